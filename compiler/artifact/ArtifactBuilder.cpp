@@ -1,0 +1,288 @@
+//===- ArtifactBuilder.cpp - `lc` function -> .lcx artifact ----------------===//
+#include "compiler/artifact/ArtifactBuilder.h"
+#include "compiler/import/NodeLocation.h"
+#include "compiler/planning/ArenaPlanner.h"
+#include "dialects/lc/KernelAttributes.h"
+#include "dialects/lc/LcOps.h"
+#include "runtime/cpu/Kernels.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/OperationSupport.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+
+using namespace mlir;
+
+namespace longctx {
+namespace {
+
+/// Splat constants above this many elements are filled at run time rather
+/// than stored (ConstantOfShape masks grow with S x S).
+constexpr int64_t kMaxStoredSplatElements = 4096;
+constexpr uint64_t kDataAlignment = 64;
+
+std::optional<DType> dtypeOf(Type type) {
+  if (type.isF32()) return DType::F32;
+  if (type.isF64()) return DType::F64;
+  if (type.isF16()) return DType::F16;
+  if (type.isBF16()) return DType::BF16;
+  if (type.isSignlessInteger(64)) return DType::I64;
+  if (type.isSignlessInteger(32)) return DType::I32;
+  if (type.isSignlessInteger(8)) return DType::I8;
+  if (type.isSignlessInteger(1)) return DType::Bool;
+  return std::nullopt;
+}
+
+class ManifestBuilder {
+public:
+  ManifestBuilder(const WeightStore &weights, Manifest &manifest, std::vector<uint8_t> &data)
+      : weights_(weights), m_(manifest), data_(data) {}
+
+  LogicalResult build(func::FuncOp func);
+
+private:
+  FailureOr<int64_t> addTensor(Value value, TensorKind kind, std::string name, Operation *where);
+  uint64_t appendData(const void *bytes, uint64_t size);
+  LogicalResult lowerConstant(lc::ConstantOp op);
+  LogicalResult lowerParam(lc::ParamOp op);
+  LogicalResult lowerKernelOp(Operation *op);
+  void planArena();
+
+  const WeightStore &weights_;
+  Manifest &m_;
+  std::vector<uint8_t> &data_;
+  llvm::DenseMap<Value, int64_t> ids_;
+};
+
+FailureOr<int64_t> ManifestBuilder::addTensor(Value value, TensorKind kind, std::string name,
+                                              Operation *where) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  std::optional<DType> dtype = type ? dtypeOf(type.getElementType()) : std::nullopt;
+  if (!type || !type.hasStaticShape() || !dtype)
+    return where->emitOpError("produces ") << value.getType()
+                                           << ", which the runtime cannot hold";
+  TensorDesc desc;
+  desc.name = std::move(name);
+  desc.dtype = *dtype;
+  desc.shape.assign(type.getShape().begin(), type.getShape().end());
+  desc.kind = kind;
+  int64_t id = int64_t(m_.tensors.size());
+  m_.tensors.push_back(std::move(desc));
+  if (value)
+    ids_[value] = id;
+  return id;
+}
+
+uint64_t ManifestBuilder::appendData(const void *bytes, uint64_t size) {
+  uint64_t offset = (data_.size() + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  data_.resize(offset + size);
+  if (size)
+    std::memcpy(data_.data() + offset, bytes, size);
+  return offset;
+}
+
+LogicalResult ManifestBuilder::lowerParam(lc::ParamOp op) {
+  auto it = weights_.payloads.find(op.getName().str());
+  if (it == weights_.payloads.end() || !it->second)
+    return op.emitOpError("parameter '")
+           << op.getName() << "' has no data (a --no-weights model can be planned, not run)";
+  FailureOr<int64_t> id = addTensor(op.getResult(), TensorKind::Weight, op.getName().str(), op);
+  if (failed(id))
+    return failure();
+  if (it->second->bytes() != m_.tensors[*id].bytes())
+    return op.emitOpError("parameter '") << op.getName() << "' data does not match its type";
+  m_.tensors[*id].offset = appendData(it->second->data(), it->second->bytes());
+  return success();
+}
+
+LogicalResult ManifestBuilder::lowerConstant(lc::ConstantOp op) {
+  auto dense = dyn_cast<DenseElementsAttr>(op.getValue());
+  if (!dense)
+    return op.emitOpError("only dense constants can be stored");
+  std::string name = nodeName(op.getLoc());
+  if (dense.isSplat() && dense.getNumElements() > kMaxStoredSplatElements) {
+    FailureOr<int64_t> id = addTensor(op.getResult(), TensorKind::Transient, name, op);
+    if (failed(id))
+      return failure();
+    StepDesc step;
+    step.op = "fill";
+    step.outputs = {*id};
+    Type element = dense.getElementType();
+    double value = isa<FloatType>(element)
+                       ? dense.getSplatValue<APFloat>().convertToDouble()
+                       : double(element.isInteger(1) ? int64_t(dense.getSplatValue<bool>())
+                                                     : dense.getSplatValue<APInt>().getSExtValue());
+    step.attrs.set("value", value);
+    step.location = name;
+    m_.schedule.push_back(std::move(step));
+    return success();
+  }
+  FailureOr<int64_t> id = addTensor(op.getResult(), TensorKind::Constant, name, op);
+  if (failed(id))
+    return failure();
+  TensorDesc &desc = m_.tensors[*id];
+  std::vector<uint8_t> bytes(desc.bytes());
+  if (dense.getElementType().isInteger(1)) {
+    size_t i = 0;
+    for (bool v : dense.getValues<bool>())
+      bytes[i++] = v;
+  } else if (dense.isSplat()) {
+    ArrayRef<char> raw = dense.getRawData();
+    size_t width = dtypeSize(desc.dtype);
+    for (size_t i = 0; i < bytes.size(); i += width)
+      std::memcpy(bytes.data() + i, raw.data(), width);
+  } else {
+    ArrayRef<char> raw = dense.getRawData();
+    if (raw.size() != bytes.size())
+      return op.emitOpError("constant data has an unexpected layout");
+    std::memcpy(bytes.data(), raw.data(), raw.size());
+  }
+  m_.tensors[*id].offset = appendData(bytes.data(), bytes.size());
+  return success();
+}
+
+LogicalResult ManifestBuilder::lowerKernelOp(Operation *op) {
+  std::string kernel = lc::kernelName(op);
+  if (!lookupCpuKernel(kernel))
+    return op->emitOpError("has no runtime kernel '") << kernel << "'";
+  StepDesc step;
+  step.op = kernel;
+  step.attrs = lc::kernelAttributes(op);
+  step.location = nodeName(op->getLoc());
+  for (Value operand : op->getOperands()) {
+    auto it = ids_.find(operand);
+    if (it == ids_.end())
+      return op->emitOpError("uses a value defined outside the function body");
+    step.inputs.push_back(it->second);
+  }
+  for (Value result : op->getResults()) {
+    FailureOr<int64_t> id = addTensor(result, TensorKind::Transient, step.location, op);
+    if (failed(id))
+      return failure();
+    step.outputs.push_back(*id);
+  }
+  m_.schedule.push_back(std::move(step));
+  return success();
+}
+
+void ManifestBuilder::planArena() {
+  // Live interval of each arena tensor, in schedule steps; inputs live from
+  // the start and outputs to the end, so the caller can read them.
+  int64_t end = int64_t(m_.schedule.size());
+  std::vector<BufferLifetime> lifetimes(m_.tensors.size());
+  std::vector<bool> inArena(m_.tensors.size(), false);
+  for (size_t i = 0; i < m_.tensors.size(); ++i) {
+    TensorKind k = m_.tensors[i].kind;
+    inArena[i] = k == TensorKind::Input || k == TensorKind::Output || k == TensorKind::Transient;
+    lifetimes[i] = {m_.tensors[i].bytes(), k == TensorKind::Input ? -1 : end, -1};
+  }
+  for (int64_t s = 0; s < end; ++s) {
+    for (int64_t id : m_.schedule[s].outputs)
+      lifetimes[id].first = std::min(lifetimes[id].first, s);
+    for (int64_t id : m_.schedule[s].inputs)
+      lifetimes[id].last = std::max(lifetimes[id].last, s);
+    for (int64_t id : m_.schedule[s].outputs)
+      lifetimes[id].last = std::max(lifetimes[id].last, s);
+  }
+  for (int64_t id : m_.outputs)
+    lifetimes[id].last = end;
+  std::vector<BufferLifetime> arenaBuffers;
+  std::vector<size_t> arenaIds;
+  for (size_t i = 0; i < m_.tensors.size(); ++i)
+    if (inArena[i]) {
+      arenaBuffers.push_back(lifetimes[i]);
+      arenaIds.push_back(i);
+    }
+  ArenaPlan plan = longctx::planArena(arenaBuffers, kArenaAlignment);
+  for (size_t j = 0; j < arenaIds.size(); ++j)
+    m_.tensors[arenaIds[j]].offset = plan.offsets[j];
+  m_.arenaBytes = plan.arenaBytes;
+}
+
+LogicalResult ManifestBuilder::build(func::FuncOp func) {
+  Block &body = func.getBody().front();
+  for (BlockArgument arg : body.getArguments()) {
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "lc.name");
+    FailureOr<int64_t> id =
+        addTensor(arg, TensorKind::Input,
+                  name ? name.str() : "arg" + std::to_string(arg.getArgNumber()), func);
+    if (failed(id))
+      return failure();
+    m_.inputs.push_back(*id);
+  }
+  for (Operation &op : body) {
+    LogicalResult result =
+        llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case<lc::ParamOp>([&](auto p) { return lowerParam(p); })
+            .Case<lc::ConstantOp>([&](auto c) { return lowerConstant(c); })
+            .Case<func::ReturnOp>([&](func::ReturnOp ret) -> LogicalResult {
+              for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
+                auto name = func.getResultAttrOfType<StringAttr>(i, "lc.name");
+                std::string outName = name ? name.str() : "output" + std::to_string(i);
+                int64_t source = ids_.lookup(value);
+                TensorDesc &desc = m_.tensors[source];
+                bool ownBuffer = desc.kind == TensorKind::Transient &&
+                                 !llvm::is_contained(m_.outputs, source);
+                if (ownBuffer) {
+                  desc.kind = TensorKind::Output;
+                  desc.name = outName;
+                  m_.outputs.push_back(source);
+                  continue;
+                }
+                // An output that is an input, weight, constant or another
+                // output gets its own copy.
+                FailureOr<int64_t> copy = addTensor(Value(), TensorKind::Output, outName, ret);
+                if (failed(copy))
+                  return failure();
+                m_.tensors[*copy].dtype = desc.dtype;
+                m_.tensors[*copy].shape = m_.tensors[source].shape;
+                m_.schedule.push_back({"identity", {source}, {*copy}, {}, outName});
+                m_.outputs.push_back(*copy);
+              }
+              return success();
+            })
+            .Default([&](Operation *other) -> LogicalResult {
+              if (!isa<lc::LcDialect>(other->getDialect()))
+                return other->emitOpError("cannot be lowered to the runtime");
+              return lowerKernelOp(other);
+            });
+    if (failed(result))
+      return failure();
+  }
+  planArena();
+  return success();
+}
+
+} // namespace
+
+LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
+                            const ArtifactOptions &options, Manifest &manifest,
+                            std::vector<uint8_t> &data) {
+  auto func = module.lookupSymbol<func::FuncOp>("main");
+  if (!func)
+    return module.emitError("the module has no func.func @main to compile");
+  manifest.producer = std::string("longctx-compile ") + LONGCTX_VERSION;
+  manifest.mode = options.mode;
+  manifest.source = options.source;
+  return ManifestBuilder(weights, manifest, data).build(func);
+}
+
+LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,
+                                const ArtifactOptions &options, const std::string &path) {
+  Manifest manifest;
+  std::vector<uint8_t> data;
+  if (failed(buildManifest(module, weights, options, manifest, data)))
+    return failure();
+  std::string ir;
+  llvm::raw_string_ostream os(ir);
+  module.print(os, OpPrintingFlags().elideLargeElementsAttrs(16));
+  Status s = writeArtifact(path, manifest, data.data(), data.size(), ir);
+  if (!s)
+    return module.emitError(s.message());
+  return success();
+}
+
+} // namespace longctx

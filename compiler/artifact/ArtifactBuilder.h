@@ -1,0 +1,31 @@
+//===- ArtifactBuilder.h - `lc` function -> .lcx artifact -------*- C++ -*-===//
+#pragma once
+
+#include "compiler/import/WeightStore.h"
+#include "runtime/Artifact.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+
+namespace longctx {
+
+struct ArtifactOptions {
+  std::string mode = "inference";
+  std::string source; // the model file, recorded in the manifest
+};
+
+/// Lowers `func.func @main` of `module` to the artifact's manifest: one
+/// kernel launch per op in program order, tensors bound to weights,
+/// constants or planned arena offsets. Large splat constants become `fill`
+/// launches instead of data. Fails (with a diagnostic on the op) when an op
+/// has no runtime kernel or a parameter has no data.
+mlir::LogicalResult buildManifest(mlir::ModuleOp module, const WeightStore &weights,
+                                  const ArtifactOptions &options, Manifest &manifest,
+                                  std::vector<uint8_t> &data);
+
+/// buildManifest, then writes the artifact (with the module's IR) to `path`.
+mlir::LogicalResult writeArtifactFile(mlir::ModuleOp module, const WeightStore &weights,
+                                      const ArtifactOptions &options, const std::string &path);
+
+} // namespace longctx

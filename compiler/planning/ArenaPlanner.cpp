@@ -1,0 +1,84 @@
+//===- ArenaPlanner.cpp - Offsets for buffers with known lifetimes ---------===//
+#include "compiler/planning/ArenaPlanner.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+namespace longctx {
+namespace {
+
+uint64_t alignUp(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+bool overlapInTime(const BufferLifetime &a, const BufferLifetime &b) {
+  return a.first <= b.last && b.first <= a.last;
+}
+
+/// Places buffers in `order`, each at the smallest gap it fits between the
+/// already placed buffers whose lifetimes overlap its own.
+ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
+                       const std::vector<size_t> &order, uint64_t alignment) {
+  ArenaPlan plan;
+  plan.offsets.assign(buffers.size(), 0);
+  std::vector<size_t> placed;
+  for (size_t id : order) {
+    const BufferLifetime &b = buffers[id];
+    uint64_t size = alignUp(std::max<uint64_t>(b.bytes, 1), alignment);
+    // Occupied ranges of overlapping live buffers, sorted by offset.
+    std::vector<std::pair<uint64_t, uint64_t>> busy;
+    for (size_t other : placed)
+      if (overlapInTime(b, buffers[other]))
+        busy.push_back({plan.offsets[other],
+                        plan.offsets[other] + alignUp(std::max<uint64_t>(buffers[other].bytes, 1), alignment)});
+    std::sort(busy.begin(), busy.end());
+    uint64_t bestOffset = UINT64_MAX, bestGap = UINT64_MAX, cursor = 0;
+    for (const auto &[start, end] : busy) {
+      if (start > cursor && start - cursor >= size && start - cursor < bestGap) {
+        bestGap = start - cursor;
+        bestOffset = cursor;
+      }
+      cursor = std::max(cursor, end);
+    }
+    if (bestOffset == UINT64_MAX)
+      bestOffset = cursor;
+    plan.offsets[id] = bestOffset;
+    plan.arenaBytes = std::max(plan.arenaBytes, bestOffset + size);
+    placed.push_back(id);
+  }
+  return plan;
+}
+
+uint64_t loadBound(const std::vector<BufferLifetime> &buffers) {
+  std::map<int64_t, int64_t> delta; // step -> change in live bytes
+  for (const BufferLifetime &b : buffers) {
+    delta[b.first] += int64_t(b.bytes);
+    delta[b.last + 1] -= int64_t(b.bytes);
+  }
+  int64_t live = 0, peak = 0;
+  for (const auto &[step, d] : delta) {
+    live += d;
+    peak = std::max(peak, live);
+  }
+  return uint64_t(peak);
+}
+
+} // namespace
+
+ArenaPlan planArena(const std::vector<BufferLifetime> &buffers, uint64_t alignment) {
+  std::vector<size_t> bySize(buffers.size());
+  std::iota(bySize.begin(), bySize.end(), 0);
+  std::vector<size_t> byLifetime = bySize;
+  std::stable_sort(bySize.begin(), bySize.end(), [&](size_t a, size_t b) {
+    return buffers[a].bytes > buffers[b].bytes;
+  });
+  std::stable_sort(byLifetime.begin(), byLifetime.end(), [&](size_t a, size_t b) {
+    return buffers[a].last - buffers[a].first > buffers[b].last - buffers[b].first;
+  });
+  ArenaPlan a = placeInOrder(buffers, bySize, alignment);
+  ArenaPlan b = placeInOrder(buffers, byLifetime, alignment);
+  ArenaPlan &best = b.arenaBytes < a.arenaBytes ? b : a;
+  best.loadBytes = loadBound(buffers);
+  return best;
+}
+
+} // namespace longctx

@@ -1,0 +1,291 @@
+//===- LcOps.td - Operations of the `lc` dialect -----------*- tablegen -*-===//
+#ifndef LC_OPS_TD
+#define LC_OPS_TD
+
+include "LcDialect.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Lc_Tensor : StaticShapeTensorOf<[AnyFloat, AnySignlessInteger]>;
+def Lc_FloatTensor : StaticShapeTensorOf<[AnyFloat]>;
+def Lc_NumericTensor : StaticShapeTensorOf<[AnyFloat, I32, I64]>;
+def Lc_BoolTensor : StaticShapeTensorOf<[I1]>;
+def Lc_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
+
+//===----------------------------------------------------------------------===//
+// Base classes
+//===----------------------------------------------------------------------===//
+
+// Every op folds when all its operands are constant and the result is small:
+// the runtime's CPU kernel of the same name computes the value.
+class Lc_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Lc_Dialect, mnemonic, !listconcat(traits, [Pure])> {
+  let hasFolder = 1;
+}
+
+class Lc_UnaryOp<string mnemonic, Type operandType, string desc>
+    : Lc_Op<mnemonic, [SameOperandsAndResultType]> {
+  let summary = desc;
+  let description = "Elementwise " # desc # " with ONNX semantics.";
+  let arguments = (ins operandType:$input);
+  let results = (outs operandType:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+// Binary ops broadcast their operands like numpy (ONNX multidirectional
+// broadcasting); the result type is inferred.
+class Lc_BinaryOp<string mnemonic, Type operandType, Type resultType, string desc>
+    : Lc_Op<mnemonic, [InferTypeOpAdaptor]> {
+  let summary = desc;
+  let description = "Elementwise " # desc # " with ONNX multidirectional broadcasting.";
+  let arguments = (ins operandType:$lhs, operandType:$rhs);
+  let results = (outs resultType:$output);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+class Lc_ArithOp<string mnemonic, Type operandType, string desc>
+    : Lc_BinaryOp<mnemonic, operandType, operandType, desc>;
+class Lc_CompareOp<string mnemonic, Type operandType, string desc>
+    : Lc_BinaryOp<mnemonic, operandType, Lc_BoolTensor, desc>;
+
+//===----------------------------------------------------------------------===//
+// Leaves: parameters and constants
+//===----------------------------------------------------------------------===//
+
+def Lc_ParamOp : Op<Lc_Dialect, "param", [Pure]> {
+  let summary = "A trainable parameter (an ONNX float initializer)";
+  let description = [{
+    Reads the model parameter `name`. Its data lives beside the IR (in the
+    importer's weight store, then in the artifact), never in an attribute, so
+    large models stay cheap to print, copy and plan.
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$name attr-dict `:` type($output)";
+}
+
+def Lc_ConstantOp : Op<Lc_Dialect, "constant", [ConstantLike, Pure,
+    AllTypesMatch<["value", "output"]>]> {
+  let summary = "A constant tensor";
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+def Lc_AddOp : Lc_ArithOp<"add", Lc_NumericTensor, "addition">;
+def Lc_SubOp : Lc_ArithOp<"sub", Lc_NumericTensor, "subtraction">;
+def Lc_MulOp : Lc_ArithOp<"mul", Lc_NumericTensor, "multiplication">;
+def Lc_DivOp : Lc_ArithOp<"div", Lc_NumericTensor, "division">;
+def Lc_PowOp : Lc_ArithOp<"pow", Lc_FloatTensor, "power">;
+def Lc_MaxOp : Lc_ArithOp<"max", Lc_NumericTensor, "maximum">;
+def Lc_MinOp : Lc_ArithOp<"min", Lc_NumericTensor, "minimum">;
+def Lc_EqualOp : Lc_CompareOp<"equal", Lc_Tensor, "equality test">;
+def Lc_LessOp : Lc_CompareOp<"less", Lc_NumericTensor, "less-than test">;
+def Lc_GreaterOp : Lc_CompareOp<"greater", Lc_NumericTensor, "greater-than test">;
+def Lc_AndOp : Lc_ArithOp<"and", Lc_BoolTensor, "logical and">;
+def Lc_OrOp : Lc_ArithOp<"or", Lc_BoolTensor, "logical or">;
+
+def Lc_NegOp : Lc_UnaryOp<"neg", Lc_NumericTensor, "negation">;
+def Lc_AbsOp : Lc_UnaryOp<"abs", Lc_NumericTensor, "absolute value">;
+def Lc_ReluOp : Lc_UnaryOp<"relu", Lc_NumericTensor, "rectified linear unit">;
+def Lc_ExpOp : Lc_UnaryOp<"exp", Lc_FloatTensor, "exponential">;
+def Lc_LogOp : Lc_UnaryOp<"log", Lc_FloatTensor, "natural logarithm">;
+def Lc_SqrtOp : Lc_UnaryOp<"sqrt", Lc_FloatTensor, "square root">;
+def Lc_ReciprocalOp : Lc_UnaryOp<"reciprocal", Lc_FloatTensor, "reciprocal">;
+def Lc_TanhOp : Lc_UnaryOp<"tanh", Lc_FloatTensor, "hyperbolic tangent">;
+def Lc_ErfOp : Lc_UnaryOp<"erf", Lc_FloatTensor, "error function">;
+def Lc_SigmoidOp : Lc_UnaryOp<"sigmoid", Lc_FloatTensor, "logistic sigmoid">;
+def Lc_SoftplusOp : Lc_UnaryOp<"softplus", Lc_FloatTensor,
+    "softplus log(1+exp(x)), computed stably">;
+def Lc_CosOp : Lc_UnaryOp<"cos", Lc_FloatTensor, "cosine">;
+def Lc_SinOp : Lc_UnaryOp<"sin", Lc_FloatTensor, "sine">;
+def Lc_NotOp : Lc_UnaryOp<"not", Lc_BoolTensor, "logical negation">;
+def Lc_IdentityOp : Lc_UnaryOp<"identity", Lc_Tensor, "copy">;
+
+def Lc_CastOp : Lc_Op<"cast"> {
+  let summary = "Element type conversion (ONNX Cast)";
+  let description = [{
+    Float to integer truncates toward zero; anything to i1 is `x != 0`.
+  }];
+  let arguments = (ins Lc_Tensor:$input);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Lc_WhereOp : Lc_Op<"where", [InferTypeOpAdaptor]> {
+  let summary = "Select by a boolean condition, with broadcasting (ONNX Where)";
+  let arguments = (ins Lc_BoolTensor:$condition, Lc_Tensor:$x, Lc_Tensor:$y);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = [{
+    $condition `,` $x `,` $y attr-dict `:` type($condition) `,` type($x) `,`
+    type($y) `->` type($output)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions and normalisation
+//===----------------------------------------------------------------------===//
+
+def Lc_MatMulOp : Lc_Op<"matmul", [InferTypeOpAdaptor]> {
+  let summary = "Batched matrix product with broadcast batch dims (ONNX MatMul)";
+  let description = [{
+    Both operands have rank >= 2 (the importer reshapes ONNX's 1-D cases);
+    `lhs[..., M, K] x rhs[..., K, N] -> [..., M, N]`, batch dims broadcast.
+  }];
+  let arguments = (ins Lc_FloatTensor:$lhs, Lc_FloatTensor:$rhs);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs) `->` type($output)";
+}
+
+def Lc_GemmOp : Lc_Op<"gemm", [InferTypeOpAdaptor]> {
+  let summary = "alpha * op(a) op(b) + beta * c (ONNX Gemm)";
+  let arguments = (ins Lc_FloatTensor:$a, Lc_FloatTensor:$b,
+                       Optional<Lc_FloatTensor>:$c,
+                       DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<F64Attr, "1.0">:$beta,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$trans_b);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$a `,` $b (`,` $c^)? attr-dict `:` functional-type(operands, results)";
+}
+
+def Lc_SoftmaxOp : Lc_Op<"softmax", [SameOperandsAndResultType]> {
+  let summary = "Softmax along one axis (ONNX Softmax, opset >= 13)";
+  let arguments = (ins Lc_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Lc_LogSoftmaxOp : Lc_Op<"log_softmax", [SameOperandsAndResultType]> {
+  let summary = "Log-softmax along one axis (ONNX LogSoftmax, opset >= 13)";
+  let arguments = (ins Lc_FloatTensor:$input, I64Attr:$axis);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Lc_LayerNormOp : Lc_Op<"layer_norm", [InferTypeOpAdaptor]> {
+  let summary = "Layer normalisation over the dims from `axis` on";
+  let arguments = (ins Lc_FloatTensor:$input, Lc_FloatTensor:$scale,
+                       Optional<Lc_FloatTensor>:$bias, I64Attr:$axis,
+                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$input `,` $scale (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+class Lc_ReduceOp<string mnemonic, string desc> : Lc_Op<mnemonic, [InferTypeOpAdaptor]> {
+  let summary = desc # " over `axes` (sorted, non-negative)";
+  let arguments = (ins Lc_NumericTensor:$input, DenseI64ArrayAttr:$axes,
+                       DefaultValuedAttr<BoolAttr, "true">:$keepdims);
+  let results = (outs Lc_NumericTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+}
+
+def Lc_ReduceSumOp : Lc_ReduceOp<"reduce_sum", "Sum">;
+def Lc_ReduceMeanOp : Lc_ReduceOp<"reduce_mean", "Mean">;
+def Lc_ReduceMaxOp : Lc_ReduceOp<"reduce_max", "Maximum">;
+
+//===----------------------------------------------------------------------===//
+// Layout and indexing
+//===----------------------------------------------------------------------===//
+
+def Lc_TransposeOp : Lc_Op<"transpose", [InferTypeOpAdaptor]> {
+  let summary = "Permute dimensions (ONNX Transpose)";
+  let arguments = (ins Lc_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+}
+
+def Lc_ReshapeOp : Lc_Op<"reshape"> {
+  let summary = "Reinterpret the shape; also ONNX Unsqueeze, Squeeze, Flatten";
+  let arguments = (ins Lc_Tensor:$input);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Lc_ExpandOp : Lc_Op<"expand"> {
+  let summary = "Broadcast to the result shape (ONNX Expand)";
+  let arguments = (ins Lc_Tensor:$input);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Lc_SliceOp : Lc_Op<"slice", [InferTypeOpAdaptor]> {
+  let summary = "Strided slice, given per dimension (ONNX Slice, Split)";
+  let description = [{
+    Result dim `d` has `sizes[d]` elements; element `i` reads input index
+    `starts[d] + i * steps[d]`. Steps may be negative, never zero.
+  }];
+  let arguments = (ins Lc_Tensor:$input, DenseI64ArrayAttr:$starts,
+                       DenseI64ArrayAttr:$sizes, DenseI64ArrayAttr:$steps);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+}
+
+def Lc_ConcatOp : Lc_Op<"concat", [InferTypeOpAdaptor]> {
+  let summary = "Concatenate along `axis` (ONNX Concat)";
+  let arguments = (ins Variadic<Lc_Tensor>:$inputs, I64Attr:$axis);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$inputs attr-dict `:` functional-type($inputs, $output)";
+}
+
+def Lc_GatherOp : Lc_Op<"gather", [InferTypeOpAdaptor]> {
+  let summary = "Gather slices along `axis` (ONNX Gather; embedding lookups)";
+  let arguments = (ins Lc_Tensor:$data, Lc_IndexTensor:$indices, I64Attr:$axis);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$data `,` $indices attr-dict `:` type($data) `,` type($indices) `->` type($output)";
+}
+
+def Lc_TriluOp : Lc_Op<"trilu", [SameOperandsAndResultType]> {
+  let summary = "Keep the upper or lower triangle of the last two dims (ONNX Trilu)";
+  let arguments = (ins Lc_Tensor:$input, DefaultValuedAttr<BoolAttr, "true">:$upper,
+                       DefaultValuedAttr<I64Attr, "0">:$k);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Lc_RangeOp : Lc_Op<"range"> {
+  let summary = "start + i * delta for every i of the 1-D result (ONNX Range)";
+  let arguments = (ins F64Attr:$start, F64Attr:$delta);
+  let results = (outs StaticShapeTensorOf<[AnyFloat, I32, I64]>:$output);
+  let assemblyFormat = "attr-dict `:` type($output)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// State-space models
+//===----------------------------------------------------------------------===//
+
+def Lc_SelectiveScanOp : Lc_Op<"selective_scan", [InferTypeOpAdaptor]> {
+  let summary = "Mamba-1 selective scan (custom ONNX op longctx::SelectiveScan)";
+  let description = [{
+    `h_t = exp(delta_t * A) * h_{t-1} + (delta_t * u_t) B_t`, `y_t = <h_t, C_t>`,
+    `h_0 = 0`, with u, delta: [B, S, E], A: [E, N], B, C: [B, S, N] -> y: [B, S, E].
+  }];
+  let arguments = (ins Lc_FloatTensor:$u, Lc_FloatTensor:$delta, Lc_FloatTensor:$a,
+                       Lc_FloatTensor:$b, Lc_FloatTensor:$c);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+#endif // LC_OPS_TD

@@ -1,0 +1,80 @@
+//===- Artifact.h - The .lcx file: the compiler/runtime contract -----------===//
+//
+// One versioned file holds everything a run needs: a JSON manifest (tensors,
+// the kernel schedule, the arena plan), the weights and constants, the IR the
+// artifact was built from (for longctx-dump) and, later, device code. The
+// layout is specified in docs/artifact-format.md; this file is its only
+// reader and writer.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/AttrMap.h"
+#include "runtime/DType.h"
+#include "runtime/Status.h"
+#include "runtime/Tensor.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace longctx {
+
+constexpr uint32_t kArtifactVersion = 1;
+constexpr uint64_t kArenaAlignment = 256;
+
+enum class TensorKind { Input, Output, Weight, Constant, Transient };
+const char *tensorKindName(TensorKind kind);
+
+struct TensorDesc {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  TensorKind kind = TensorKind::Transient;
+  /// Weight/Constant: offset in the data section; others: offset in the arena.
+  uint64_t offset = 0;
+  uint64_t bytes() const { return uint64_t(numElements(shape)) * dtypeSize(dtype); }
+};
+
+/// One kernel launch: `op` reads `inputs` and writes `outputs` (tensor ids).
+struct StepDesc {
+  std::string op;
+  std::vector<int64_t> inputs;
+  std::vector<int64_t> outputs;
+  AttrMap attrs;
+  /// Where the step came from (the ONNX node name), for error messages.
+  std::string location;
+};
+
+struct Manifest {
+  uint32_t version = kArtifactVersion;
+  std::string producer;
+  std::string mode;   // "inference" (training modes come with training)
+  std::string source; // the model file compiled
+  std::vector<TensorDesc> tensors;
+  std::vector<int64_t> inputs;  // graph inputs, in order
+  std::vector<int64_t> outputs; // graph outputs, in order
+  std::vector<StepDesc> schedule;
+  uint64_t arenaBytes = 0;
+};
+
+struct Artifact {
+  Manifest manifest;
+  /// Weights and constants, 64-byte aligned, addressed by TensorDesc::offset.
+  std::shared_ptr<Tensor> data;
+  std::string irText;
+};
+
+/// Serialises the manifest (exposed for longctx-dump and tests).
+std::string manifestToJson(const Manifest &manifest, int indent = -1);
+
+/// Writes the artifact; `data` holds `dataBytes` bytes of the data section.
+Status writeArtifact(const std::string &path, const Manifest &manifest,
+                     const void *data, uint64_t dataBytes, const std::string &irText);
+
+/// Reads and fully validates an artifact: magic, version, section bounds,
+/// checksums, and every tensor, offset and step of the manifest. Never
+/// trusts a size before checking it against the file.
+Result<Artifact> readArtifact(const std::string &path);
+
+} // namespace longctx

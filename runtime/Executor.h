@@ -1,0 +1,45 @@
+//===- Executor.h - Runs an artifact's schedule on the CPU -----------------===//
+#pragma once
+
+#include "runtime/Artifact.h"
+#include "runtime/cpu/Kernels.h"
+
+#include <string>
+#include <vector>
+
+namespace longctx {
+
+/// Owns the one arena of a loaded artifact and runs its schedule. Every
+/// kernel is resolved and every tensor bound at load time, so a run does no
+/// lookups and no allocations.
+class CpuExecutor {
+public:
+  /// Fails when the artifact needs a kernel this runtime lacks (all are
+  /// listed) or the arena cannot be allocated.
+  static Result<CpuExecutor> create(Artifact artifact);
+
+  const Manifest &manifest() const { return artifact_.manifest; }
+
+  /// Copies `value` into the input `name`; its dtype and shape must match.
+  Status setInput(const std::string &name, const TensorRef &value);
+
+  /// Runs the schedule once; a kernel error names the step and its source node.
+  Status run();
+
+  /// A view of tensor `id` (valid until the next run).
+  TensorRef tensor(int64_t id) const { return refs_[size_t(id)]; }
+  uint64_t arenaBytes() const { return artifact_.manifest.arenaBytes; }
+
+private:
+  CpuExecutor() = default;
+  Artifact artifact_;
+  std::shared_ptr<Tensor> arena_;
+  std::vector<TensorRef> refs_;
+  struct BoundStep {
+    KernelFn kernel;
+    std::vector<TensorRef> inputs, outputs;
+  };
+  std::vector<BoundStep> steps_;
+};
+
+} // namespace longctx

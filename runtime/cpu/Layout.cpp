@@ -1,0 +1,432 @@
+//===- Layout.cpp - Data movement kernels: transpose, slice, gather, ... ---===//
+#include "runtime/cpu/KernelFamilies.h"
+#include "runtime/cpu/KernelUtil.h"
+
+namespace longctx {
+namespace cpu {
+
+namespace {
+
+/// A transposition tile: 32x32 elements keep both the read and the write
+/// side of a tile in L1.
+constexpr int64_t kTile = 32;
+
+template <typename T>
+void stridedCopyTyped(const Shape &outShape, const std::vector<int64_t> &inStrides,
+                      const T *in, T *out) {
+  const int64_t total = numElements(outShape);
+  if (total == 0)
+    return;
+  StridedLoop<2> loop =
+      makeStridedLoop<2>(outShape, {contiguousStrides(outShape), inStrides});
+  const bool parallel = total >= kParallelGrain;
+  const int rank = int(loop.shape.size());
+  const int64_t sIn = loop.innerStride(1);
+
+  // Transposing copy (the input is contiguous along the next-to-last output
+  // dim): go tile by tile so neither side strides through memory.
+  if (rank >= 2 && sIn != 1 && loop.strides[1][rank - 2] == 1 &&
+      loop.shape[rank - 2] >= kTile / 2 && loop.inner() >= kTile / 2) {
+    const int64_t rows = loop.shape[rank - 2], cols = loop.inner();
+    const int64_t matrices = total / (rows * cols);
+    const int64_t rowTiles = (rows + kTile - 1) / kTile;
+    const int64_t tasks = matrices * rowTiles;
+#pragma omp parallel for schedule(static) if (parallel && tasks > 1)
+    for (int64_t t = 0; t < tasks; ++t) {
+      int64_t mat = t / rowTiles, r0 = (t % rowTiles) * kTile;
+      int64_t r1 = std::min(rows, r0 + kTile);
+      int64_t inOff = 0, rest = mat;
+      for (int d = rank - 3; d >= 0; --d) {
+        inOff += (rest % loop.shape[d]) * loop.strides[1][d];
+        rest /= loop.shape[d];
+      }
+      const T *src = in + inOff;
+      T *dst = out + mat * rows * cols;
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c)
+            dst[r * cols + c] = src[r + c * sIn];
+      }
+    }
+    return;
+  }
+
+  forEachRow(loop, parallel, [&](const std::array<int64_t, 2> &off, int64_t n) {
+    T *dst = out + off[0];
+    const T *src = in + off[1];
+    if (sIn == 1)
+      std::memcpy(dst, src, size_t(n) * sizeof(T));
+    else if (sIn == 0)
+      std::fill(dst, dst + n, *src);
+    else
+      for (int64_t i = 0; i < n; ++i)
+        dst[i] = src[i * sIn];
+  });
+}
+
+} // namespace
+
+void stridedCopy(size_t elemSize, const Shape &outShape,
+                 const std::vector<int64_t> &inStrides, const void *inBase,
+                 void *out) {
+  switch (elemSize) {
+  case 1:
+    return stridedCopyTyped(outShape, inStrides, static_cast<const uint8_t *>(inBase),
+                            static_cast<uint8_t *>(out));
+  case 2:
+    return stridedCopyTyped(outShape, inStrides, static_cast<const uint16_t *>(inBase),
+                            static_cast<uint16_t *>(out));
+  case 4:
+    return stridedCopyTyped(outShape, inStrides, static_cast<const uint32_t *>(inBase),
+                            static_cast<uint32_t *>(out));
+  case 8:
+    return stridedCopyTyped(outShape, inStrides, static_cast<const uint64_t *>(inBase),
+                            static_cast<uint64_t *>(out));
+  }
+}
+
+namespace {
+
+/// Common checks of single-input data-movement kernels.
+Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs) {
+  if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
+    return s;
+  return checkDType(op, "output", outputs[0].dtype, inputs[0].dtype);
+}
+
+Status transposeKernel(const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs,
+                       const AttrMap &attrs) {
+  const char *op = "transpose";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  const int64_t rank = x.rank();
+  std::vector<int64_t> perm = attrs.getInts("perm");
+  if (perm.empty() && !attrs.has("perm")) // ONNX default: reverse the dims
+    for (int64_t d = rank - 1; d >= 0; --d)
+      perm.push_back(d);
+  if (int64_t(perm.size()) != rank)
+    return opError(op, "perm has " + std::to_string(perm.size()) +
+                           " entries for a rank-" + std::to_string(rank) +
+                           " input");
+  std::vector<bool> seen(rank, false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p])
+      return opError(op, "perm is not a permutation of 0.." +
+                             std::to_string(rank - 1));
+    seen[p] = true;
+  }
+  Shape expected(rank);
+  std::vector<int64_t> xStrides = contiguousStrides(x.shape), inStrides(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    expected[d] = x.shape[perm[d]];
+    inStrides[d] = xStrides[perm[d]];
+  }
+  if (Status s = checkShape(op, "output", o.shape, expected); !s)
+    return s;
+  stridedCopy(dtypeSize(x.dtype), o.shape, inStrides, x.data, o.data);
+  return Status();
+}
+
+Status reshapeKernel(const std::vector<TensorRef> &inputs,
+                     const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "reshape";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (x.numElements() != o.numElements())
+    return opError(op, "cannot reshape " + shapeToString(x.shape) + " to " +
+                           shapeToString(o.shape));
+  if (x.numElements())
+    std::memcpy(o.data, x.data, x.bytes());
+  return Status();
+}
+
+Status expandKernel(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "expand";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (!broadcastsTo(x.shape, o.shape))
+    return opError(op, "cannot broadcast " + shapeToString(x.shape) + " to " +
+                           shapeToString(o.shape));
+  stridedCopy(dtypeSize(x.dtype), o.shape, broadcastStrides(x.shape, o.shape),
+              x.data, o.data);
+  return Status();
+}
+
+Status sliceKernel(const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "slice";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  const int64_t rank = x.rank();
+  std::vector<int64_t> starts = attrs.getInts("starts");
+  std::vector<int64_t> steps = attrs.getInts("steps");
+  if (steps.empty() && !attrs.has("steps"))
+    steps.assign(rank, 1);
+  if (int64_t(starts.size()) != rank || int64_t(steps.size()) != rank)
+    return opError(op, "starts and steps need " + std::to_string(rank) +
+                           " entries each");
+  if (o.rank() != rank)
+    return opError(op, "output rank " + std::to_string(o.rank()) +
+                           " differs from input rank " + std::to_string(rank));
+  if (o.numElements() == 0)
+    return Status();
+  std::vector<int64_t> xStrides = contiguousStrides(x.shape), inStrides(rank);
+  int64_t base = 0;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (steps[d] == 0)
+      return opError(op, "step of dim " + std::to_string(d) + " is 0");
+    int64_t first = starts[d];
+    int64_t last = first + (o.shape[d] - 1) * steps[d];
+    if (first < 0 || first >= x.shape[d] || last < 0 || last >= x.shape[d])
+      return opError(op, "dim " + std::to_string(d) + ": reading indices " +
+                             std::to_string(first) + ".." +
+                             std::to_string(last) + " of a dim of size " +
+                             std::to_string(x.shape[d]));
+    base += first * xStrides[d];
+    inStrides[d] = steps[d] * xStrides[d];
+  }
+  stridedCopy(dtypeSize(x.dtype), o.shape, inStrides,
+              static_cast<const char *>(x.data) + base * int64_t(dtypeSize(x.dtype)),
+              o.data);
+  return Status();
+}
+
+Status concatKernel(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "concat";
+  if (Status s = checkArity(op, inputs, 1, SIZE_MAX, outputs); !s)
+    return s;
+  const TensorRef &o = outputs[0];
+  const int64_t rank = o.rank();
+  const int64_t axis = attrs.getInt("axis", 0);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
+                           std::to_string(rank));
+  int64_t axisTotal = 0;
+  for (const TensorRef &x : inputs) {
+    if (Status s = checkDType(op, "input", x.dtype, o.dtype); !s)
+      return s;
+    bool match = x.rank() == rank;
+    for (int64_t d = 0; match && d < rank; ++d)
+      match = d == axis || x.shape[d] == o.shape[d];
+    if (!match)
+      return opError(op, "input of shape " + shapeToString(x.shape) +
+                             " does not fit output " + shapeToString(o.shape) +
+                             " along axis " + std::to_string(axis));
+    axisTotal += x.shape[axis];
+  }
+  if (axisTotal != o.shape[axis])
+    return opError(op, "inputs add up to " + std::to_string(axisTotal) +
+                           " along axis " + std::to_string(axis) + ", output has " +
+                           std::to_string(o.shape[axis]));
+  if (o.numElements() == 0)
+    return Status();
+  const int64_t esize = int64_t(dtypeSize(o.dtype));
+  int64_t outer = 1, inner = esize;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= o.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    inner *= o.shape[d];
+  const int64_t outRow = o.shape[axis] * inner;
+  char *dst = static_cast<char *>(o.data);
+  // Each output row [axis..] is the inputs' rows laid end to end.
+#pragma omp parallel for schedule(static) if (outer > 1 && o.numElements() >= kParallelGrain)
+  for (int64_t r = 0; r < outer; ++r) {
+    char *row = dst + r * outRow;
+    for (const TensorRef &x : inputs) {
+      int64_t bytes = x.shape[axis] * inner;
+      if (bytes)
+        std::memcpy(row, static_cast<const char *>(x.data) + r * bytes, size_t(bytes));
+      row += bytes;
+    }
+  }
+  return Status();
+}
+
+Status gatherKernel(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "gather";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &data = inputs[0], &indices = inputs[1], &o = outputs[0];
+  if (Status s = checkDType(op, "output", o.dtype, data.dtype); !s)
+    return s;
+  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
+    return opError(op, std::string("indices must be i64 or i32, got ") +
+                           dtypeName(indices.dtype));
+  const int64_t rank = data.rank();
+  const int64_t axis = attrs.getInt("axis", 0);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
+                           std::to_string(rank));
+  Shape expected(data.shape.begin(), data.shape.begin() + axis);
+  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
+  expected.insert(expected.end(), data.shape.begin() + axis + 1, data.shape.end());
+  if (Status s = checkShape(op, "output", o.shape, expected); !s)
+    return s;
+
+  const int64_t axisLen = data.shape[axis];
+  const int64_t numIdx = indices.numElements();
+  auto index = [&](int64_t i) -> int64_t {
+    return indices.dtype == DType::I64 ? indices.as<int64_t>()[i]
+                                       : int64_t(indices.as<int32_t>()[i]);
+  };
+  // Validate every index first so the copy loop cannot fail halfway.
+  for (int64_t i = 0; i < numIdx; ++i) {
+    int64_t v = index(i);
+    if (v < -axisLen || v >= axisLen)
+      return opError(op, "index " + std::to_string(v) + " out of range for a dim of size " +
+                             std::to_string(axisLen));
+  }
+  if (o.numElements() == 0)
+    return Status();
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= data.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    inner *= data.shape[d];
+  const int64_t items = outer * numIdx;
+  return dispatchBySize(op, data.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *src = data.as<T>();
+    T *dst = o.as<T>();
+#pragma omp parallel for schedule(static) if (o.numElements() >= kParallelGrain)
+    for (int64_t it = 0; it < items; ++it) {
+      int64_t r = it / numIdx, v = index(it % numIdx);
+      if (v < 0)
+        v += axisLen;
+      const T *s = src + (r * axisLen + v) * inner;
+      T *d = dst + it * inner;
+      if (inner == 1)
+        *d = *s;
+      else
+        std::memcpy(d, s, size_t(inner) * sizeof(T));
+    }
+    return Status();
+  });
+}
+
+Status triluKernel(const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "trilu";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (x.rank() < 2)
+    return opError(op, "input must have rank >= 2");
+  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+    return s;
+  const bool upper = attrs.getInt("upper", 1) != 0;
+  const int64_t k = attrs.getInt("k", 0);
+  const int64_t rows = x.shape[x.rank() - 2], cols = x.shape.back();
+  const int64_t allRows = x.numElements() / std::max<int64_t>(cols, 1);
+  if (x.numElements() == 0)
+    return Status();
+  const int64_t esize = int64_t(dtypeSize(x.dtype));
+  const char *src = static_cast<const char *>(x.data);
+  char *dst = static_cast<char *>(o.data);
+  // Row i keeps columns [i+k, cols) (upper) or [0, i+k] (lower); all-zero
+  // bytes are 0 in every dtype.
+#pragma omp parallel for schedule(static) if (x.numElements() >= kParallelGrain)
+  for (int64_t r = 0; r < allRows; ++r) {
+    int64_t i = r % rows;
+    int64_t lo = upper ? std::clamp<int64_t>(i + k, 0, cols) : 0;
+    int64_t hi = upper ? cols : std::clamp<int64_t>(i + k + 1, 0, cols);
+    const char *s = src + r * cols * esize;
+    char *d = dst + r * cols * esize;
+    if (lo > 0)
+      std::memset(d, 0, size_t(lo * esize));
+    if (hi > lo)
+      std::memcpy(d + lo * esize, s + lo * esize, size_t((hi - lo) * esize));
+    else
+      hi = lo;
+    if (hi < cols)
+      std::memset(d + hi * esize, 0, size_t((cols - hi) * esize));
+  }
+  return Status();
+}
+
+Status rangeKernel(const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "range";
+  if (Status s = checkArity(op, inputs, 0, 0, outputs); !s)
+    return s;
+  const TensorRef &o = outputs[0];
+  const int64_t n = o.numElements();
+  return dispatchNumeric(op, o.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    T *po = o.as<T>();
+    if constexpr (kIsFloat<T>) {
+      // start + i*delta per element: no error accumulates along the range.
+      const double start = attrs.getFloat("start", 0), delta = attrs.getFloat("delta", 1);
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+      for (int64_t i = 0; i < n; ++i)
+        po[i] = T(start + double(i) * delta);
+      return Status();
+    } else if constexpr (kIsInt<T>) {
+      auto intAttr = [&](const char *name, int64_t fallback) {
+        return attrIsInt(attrs, name)
+                   ? attrs.getInt(name)
+                   : floatToInt<int64_t>(attrs.getFloat(name, double(fallback)));
+      };
+      const uint64_t start = uint64_t(intAttr("start", 0));
+      const uint64_t delta = uint64_t(intAttr("delta", 1));
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+      for (int64_t i = 0; i < n; ++i)
+        po[i] = T(int64_t(start + uint64_t(i) * delta));
+      return Status();
+    } else {
+      return unsupportedDType(op, o.dtype);
+    }
+  });
+}
+
+Status fillKernel(const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "fill";
+  if (Status s = checkArity(op, inputs, 0, 0, outputs); !s)
+    return s;
+  const TensorRef &o = outputs[0];
+  const int64_t n = o.numElements();
+  return dispatchAny(op, o.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    T v;
+    // An integer attribute fills integer tensors exactly (beyond 2^53).
+    if (attrIsInt(attrs, "value") && std::is_integral_v<T>)
+      v = convertScalar<T>(attrs.getInt("value"));
+    else
+      v = convertScalar<T>(attrs.getFloat("value", 0));
+    T *po = o.as<T>();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i)
+      po[i] = v;
+    return Status();
+  });
+}
+
+} // namespace
+
+void addLayoutKernels(KernelTable &table) {
+  table.insert(table.end(), {
+                                {"transpose", transposeKernel},
+                                {"reshape", reshapeKernel},
+                                {"expand", expandKernel},
+                                {"slice", sliceKernel},
+                                {"concat", concatKernel},
+                                {"gather", gatherKernel},
+                                {"trilu", triluKernel},
+                                {"range", rangeKernel},
+                                {"fill", fillKernel},
+                            });
+}
+
+} // namespace cpu
+} // namespace longctx

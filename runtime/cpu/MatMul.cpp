@@ -1,0 +1,186 @@
+//===- MatMul.cpp - matmul and gemm kernels on CBLAS -----------------------===//
+#include "runtime/cpu/KernelFamilies.h"
+#include "runtime/cpu/KernelUtil.h"
+
+#include <cblas.h>
+#include <climits>
+
+namespace longctx {
+namespace cpu {
+namespace {
+
+/// Row-major C = alpha * op(A) op(B) + beta * C; dimensions already checked
+/// to fit BLAS's int.
+void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+              float alpha, const float *a, int64_t lda, const float *b,
+              int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha,
+              a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+              double alpha, const double *a, int64_t lda, const double *b,
+              int64_t ldb, double beta, double *c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha,
+              a, int(lda), b, int(ldb), beta, c, int(ldc));
+}
+
+bool fitsBlas(std::initializer_list<int64_t> dims) {
+  for (int64_t d : dims)
+    if (d > INT_MAX)
+      return false;
+  return true;
+}
+
+Status matmulKernel(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "matmul";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
+  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
+    return s;
+  if (a.rank() < 1 || b.rank() < 1)
+    return opError(op, "operands must have rank >= 1");
+  // numpy/ONNX semantics: a 1-D a is a row [1,K], a 1-D b a column [K,1],
+  // and the added dim is dropped from the result.
+  Shape aShape = a.shape, bShape = b.shape;
+  if (a.rank() == 1)
+    aShape.insert(aShape.begin(), 1);
+  if (b.rank() == 1)
+    bShape.push_back(1);
+  const int64_t m = aShape[aShape.size() - 2], k = aShape.back();
+  const int64_t n = bShape.back();
+  if (bShape[bShape.size() - 2] != k)
+    return opError(op, "inner dimensions differ: " + shapeToString(a.shape) +
+                           " x " + shapeToString(b.shape));
+  Shape aBatch(aShape.begin(), aShape.end() - 2);
+  Shape bBatch(bShape.begin(), bShape.end() - 2);
+  std::optional<Shape> batch = broadcastShapes({&aBatch, &bBatch});
+  if (!batch)
+    return opError(op, "batch dims of " + shapeToString(a.shape) + " and " +
+                           shapeToString(b.shape) + " do not broadcast");
+  Shape expected = *batch;
+  if (a.rank() > 1)
+    expected.push_back(m);
+  if (b.rank() > 1)
+    expected.push_back(n);
+  if (Status s = checkShape(op, "output", o.shape, expected); !s)
+    return s;
+  if (!fitsBlas({m, n, k}))
+    return opError(op, "matrix dimensions exceed the BLAS int range");
+
+  return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *pa = a.as<T>(), *pb = b.as<T>();
+    T *po = o.as<T>();
+    if (o.numElements() == 0)
+      return Status();
+    if (k == 0) { // BLAS may leave C untouched for an empty product
+      std::memset(po, 0, o.bytes());
+      return Status();
+    }
+    const int64_t numBatch = numElements(*batch);
+    if (numElements(bBatch) == 1) {
+      // One shared b: a's batch folds into M, a single large GEMM (chunked
+      // only if the folded M exceeds BLAS's int).
+      const int64_t rows = numBatch * m;
+      const int64_t step = INT_MAX;
+      for (int64_t r = 0; r < rows; r += step) {
+        int64_t mr = std::min(step, rows - r);
+        blasGemm(false, false, mr, n, k, T(1), pa + r * k, k, pb, n, T(0),
+                 po + r * n, n);
+      }
+      return Status();
+    }
+    // Batch broadcast: per output matrix, find each operand's matrix.
+    std::vector<int64_t> aStr = broadcastStrides(aBatch, *batch);
+    std::vector<int64_t> bStr = broadcastStrides(bBatch, *batch);
+    const int64_t rank = int64_t(batch->size());
+    for (int64_t i = 0; i < numBatch; ++i) {
+      int64_t aOff = 0, bOff = 0, rest = i;
+      for (int64_t d = rank - 1; d >= 0; --d) {
+        int64_t idx = rest % (*batch)[d];
+        rest /= (*batch)[d];
+        aOff += idx * aStr[d];
+        bOff += idx * bStr[d];
+      }
+      blasGemm(false, false, m, n, k, T(1), pa + aOff * m * k, k,
+               pb + bOff * k * n, n, T(0), po + i * m * n, n);
+    }
+    return Status();
+  });
+}
+
+Status gemmKernel(const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "gemm";
+  if (Status s = checkArity(op, inputs, 2, 3, outputs); !s)
+    return s;
+  const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
+  const TensorRef *c = inputs.size() == 3 ? &inputs[2] : nullptr;
+  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+    return s;
+  if (c)
+    if (Status s = checkDType(op, "c", c->dtype, a.dtype); !s)
+      return s;
+  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
+    return s;
+  if (a.rank() != 2 || b.rank() != 2)
+    return opError(op, "a and b must have rank 2");
+  const bool transA = attrs.getInt("trans_a", 0) != 0;
+  const bool transB = attrs.getInt("trans_b", 0) != 0;
+  const double alpha = attrs.getFloat("alpha", 1.0);
+  const double beta = attrs.getFloat("beta", 1.0);
+  const int64_t m = transA ? a.shape[1] : a.shape[0];
+  const int64_t k = transA ? a.shape[0] : a.shape[1];
+  const int64_t kb = transB ? b.shape[1] : b.shape[0];
+  const int64_t n = transB ? b.shape[0] : b.shape[1];
+  if (k != kb)
+    return opError(op, "inner dimensions differ: op(a) is " +
+                           std::to_string(m) + "x" + std::to_string(k) +
+                           ", op(b) is " + std::to_string(kb) + "x" +
+                           std::to_string(n));
+  if (Status s = checkShape(op, "output", o.shape, {m, n}); !s)
+    return s;
+  if (c && !broadcastsTo(c->shape, o.shape))
+    return opError(op, "c of shape " + shapeToString(c->shape) +
+                           " does not broadcast to " + shapeToString(o.shape));
+  if (!fitsBlas({m, n, k}))
+    return opError(op, "matrix dimensions exceed the BLAS int range");
+
+  return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    T *po = o.as<T>();
+    if (o.numElements() == 0)
+      return Status();
+    // Broadcast c into the output, then let BLAS accumulate onto it; with
+    // beta == 0, c is not read (no NaN from 0 * NaN, as BLAS defines it).
+    const bool useC = c && beta != 0.0;
+    if (useC)
+      stridedCopy(sizeof(T), o.shape, broadcastStrides(c->shape, o.shape),
+                  c->data, po);
+    if (k == 0) {
+      // Empty product: the result is beta*c or 0.
+      const int64_t total = o.numElements();
+      for (int64_t i = 0; i < total; ++i)
+        po[i] = useC ? T(beta) * po[i] : T(0);
+      return Status();
+    }
+    blasGemm(transA, transB, m, n, k, T(alpha), a.as<T>(), a.shape[1],
+             b.as<T>(), b.shape[1], useC ? T(beta) : T(0), po, n);
+    return Status();
+  });
+}
+
+} // namespace
+
+void addMatMulKernels(KernelTable &table) {
+  table.insert(table.end(), {{"matmul", matmulKernel}, {"gemm", gemmKernel}});
+}
+
+} // namespace cpu
+} // namespace longctx

@@ -1,0 +1,147 @@
+//===- longctx-compile.cpp - ONNX model -> .lcx artifact -------------------===//
+#include "compiler/artifact/ArtifactBuilder.h"
+#include "compiler/import/NodeLocation.h"
+#include "compiler/import/OnnxImporter.h"
+#include "compiler/onnx/OnnxModel.h"
+#include "dialects/lc/LcOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace longctx;
+
+namespace {
+
+cl::OptionCategory category("longctx-compile options");
+
+cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx|model.json>"),
+                               cl::Required, cl::cat(category));
+cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout for IR stages, "
+                                              "MODEL.lcx for the artifact)"),
+                                cl::value_desc("file"), cl::cat(category));
+cl::opt<bool> inference("inference", cl::desc("Compile the forward graph for inference"),
+                        cl::cat(category));
+cl::opt<bool> train("train", cl::desc("Compile a training step (not available yet)"),
+                    cl::cat(category));
+cl::list<std::string> shapes("shape",
+                             cl::desc("Pin the dims of a graph input, e.g. input_ids=1x4096 "
+                                      "(repeatable)"),
+                             cl::value_desc("NAME=DxD..."), cl::cat(category));
+
+enum class Stage { Import, Lc, Artifact };
+cl::opt<Stage> emit("emit", cl::desc("Where to stop and what to write"),
+                    cl::values(clEnumValN(Stage::Import, "import",
+                                          "the `lc` IR as imported, before folding"),
+                               clEnumValN(Stage::Lc, "lc",
+                                          "the `lc` IR after folding and clean-up"),
+                               clEnumValN(Stage::Artifact, "lcx", "the artifact (default)")),
+                    cl::init(Stage::Artifact), cl::cat(category));
+
+void printVersion(raw_ostream &os) { os << "longctx-compile " << LONGCTX_VERSION << "\n"; }
+
+constexpr const char *kOverview = R"(longctx-compile: compiles an ONNX model into a longctx artifact (.lcx)
+
+Examples:
+  longctx-compile model.onnx --inference --shape input_ids=1x256 -o model.lcx
+  longctx-compile model.json --inference --shape input_ids=1x64 --emit=lc
+  longctx-compile model.onnx --inference --emit=import -o model.mlir
+)";
+
+int fail(const std::string &message) {
+  errs() << "longctx-compile: error: " << message << "\n";
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::SetVersionPrinter(printVersion);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, kOverview);
+
+  if (train)
+    return fail("--train is not available in this version; compile with --inference");
+  if (!inference)
+    return fail("say what to compile: --inference");
+
+  ImportOptions importOptions;
+  for (const std::string &spec : shapes) {
+    size_t eq = spec.find('=');
+    std::optional<std::vector<int64_t>> dims;
+    if (eq != std::string::npos)
+      dims = parseShapeSpec(spec.substr(eq + 1));
+    if (eq == std::string::npos || eq == 0 || !dims)
+      return fail("--shape '" + spec + "' is malformed: expected NAME=DxD..., e.g. input_ids=1x4096");
+    importOptions.inputShapes[spec.substr(0, eq)] = *dims;
+  }
+
+  std::vector<std::string> errors;
+  auto report = [&](const std::string &what) {
+    for (const std::string &e : errors)
+      errs() << e << "\n";
+    errs() << "longctx-compile: error: " << errors.size() << " problem"
+           << (errors.size() == 1 ? "" : "s") << " " << what << "\n";
+    return 1;
+  };
+  std::optional<onnx_import::Model> model = onnx_import::loadModel(inputFile, {}, errors);
+  if (!model)
+    return report("loading " + inputFile);
+
+  mlir::MLIRContext context;
+  WeightStore weights;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      importOnnxModel(context, *model, importOptions, weights, errors);
+  if (!module)
+    return report("importing " + inputFile);
+
+  // From here on, diagnostics print as `file:node: severity: message`.
+  mlir::ScopedDiagnosticHandler diagnostics(&context, [&](mlir::Diagnostic &diag) {
+    const char *severity = diag.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
+                           : diag.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
+                                                                                     : "note";
+    errs() << inputFile << ":" << describeNode(diag.getLocation()) << ": " << severity << ": "
+           << diag.str() << "\n";
+    return mlir::success();
+  });
+  auto writeIr = [&](mlir::ModuleOp m) {
+    std::string path = outputFile.empty() ? "-" : outputFile.getValue();
+    std::error_code ec;
+    raw_fd_ostream os(path, ec);
+    if (ec)
+      return fail(path + ": " + ec.message());
+    m.print(os, mlir::OpPrintingFlags().elideLargeElementsAttrs(64));
+    return 0;
+  };
+  if (emit == Stage::Import)
+    return writeIr(*module);
+
+  mlir::PassManager pm(&context);
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  pm.addPass(createLcCheckKernels());
+  if (failed(pm.run(*module)))
+    return fail("compilation failed (see the errors above)");
+  if (emit == Stage::Lc)
+    return writeIr(*module);
+
+  std::string out = outputFile;
+  if (out.empty()) {
+    size_t dot = inputFile.getValue().find_last_of('.');
+    out = inputFile.getValue().substr(0, dot) + ".lcx";
+  }
+  ArtifactOptions artifactOptions;
+  artifactOptions.source = inputFile;
+  if (failed(writeArtifactFile(*module, weights, artifactOptions, out)))
+    return fail("could not write " + out);
+  return 0;
+}

@@ -1,0 +1,173 @@
+//===- longctx-dump.cpp - Shows what an artifact holds ---------------------===//
+#include "runtime/Artifact.h"
+
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <string>
+
+using namespace longctx;
+
+namespace {
+
+constexpr const char *kHelp = R"(longctx-dump: shows what a longctx artifact (.lcx) holds
+
+Usage: longctx-dump ARTIFACT.lcx [sections]
+
+Sections (default: all of summary, tensors, schedule, ir):
+  --summary     format version, producer, mode, arena and weight sizes
+  --tensors     every tensor: kind, dtype, shape, offset
+  --schedule    the kernel launches in execution order
+  --ir          the `lc` IR the artifact was built from
+  --json        the raw manifest as JSON (instead of the sections)
+
+General:
+  --help, --version
+
+Examples:
+  longctx-dump model.lcx
+  longctx-dump model.lcx --schedule
+  longctx-dump model.lcx --json > manifest.json
+)";
+
+std::string humanBytes(uint64_t bytes) {
+  char buf[64];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else if (bytes >= (1 << 20))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
+  else if (bytes >= (1 << 10))
+    std::snprintf(buf, sizeof buf, "%.2f KiB", double(bytes) / (1 << 10));
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)bytes);
+  return buf;
+}
+
+std::string attrText(const AttrValue &value) {
+  return std::visit(
+      [](const auto &v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, int64_t>)
+          return std::to_string(v);
+        else if constexpr (std::is_same_v<T, double>) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", v);
+          return buf;
+        } else if constexpr (std::is_same_v<T, std::string>)
+          return "\"" + v + "\"";
+        else {
+          std::string s = "[";
+          for (size_t i = 0; i < v.size(); ++i)
+            s += (i ? ", " : "") + std::to_string(v[i]);
+          return s + "]";
+        }
+      },
+      value);
+}
+
+void printSummary(const Artifact &a) {
+  const Manifest &m = a.manifest;
+  uint64_t weights = 0, constants = 0;
+  for (const TensorDesc &t : m.tensors)
+    (t.kind == TensorKind::Weight ? weights : t.kind == TensorKind::Constant ? constants : weights) +=
+        (t.kind == TensorKind::Weight || t.kind == TensorKind::Constant) ? t.bytes() : 0;
+  std::cout << "artifact format version " << m.version << ", produced by " << m.producer << "\n"
+            << "mode: " << m.mode << "\nsource: " << m.source << "\n"
+            << "tensors: " << m.tensors.size() << ", kernel launches: " << m.schedule.size() << "\n"
+            << "arena: " << humanBytes(m.arenaBytes) << ", weights: " << humanBytes(weights)
+            << ", constants: " << humanBytes(constants) << "\n";
+  for (int64_t id : m.inputs)
+    std::cout << "input  " << m.tensors[id].name << ": " << dtypeName(m.tensors[id].dtype) << " "
+              << shapeToString(m.tensors[id].shape) << "\n";
+  for (int64_t id : m.outputs)
+    std::cout << "output " << m.tensors[id].name << ": " << dtypeName(m.tensors[id].dtype) << " "
+              << shapeToString(m.tensors[id].shape) << "\n";
+}
+
+void printTensors(const Manifest &m) {
+  std::cout << "\n# tensors (id kind dtype shape offset bytes name)\n";
+  for (size_t i = 0; i < m.tensors.size(); ++i) {
+    const TensorDesc &t = m.tensors[i];
+    std::printf("%5zu %-9s %-4s %-20s %12llu %12llu %s\n", i, tensorKindName(t.kind),
+                dtypeName(t.dtype), shapeToString(t.shape).c_str(),
+                (unsigned long long)t.offset, (unsigned long long)t.bytes(), t.name.c_str());
+  }
+}
+
+void printSchedule(const Manifest &m) {
+  std::cout << "\n# schedule (step: outputs = op(inputs) {attrs} from node)\n";
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    const StepDesc &s = m.schedule[i];
+    std::string line = std::to_string(i) + ": ";
+    for (size_t j = 0; j < s.outputs.size(); ++j)
+      line += (j ? ", %" : "%") + std::to_string(s.outputs[j]);
+    line += " = " + s.op + "(";
+    for (size_t j = 0; j < s.inputs.size(); ++j)
+      line += (j ? ", %" : "%") + std::to_string(s.inputs[j]);
+    line += ")";
+    if (!s.attrs.values().empty()) {
+      line += " {";
+      bool first = true;
+      for (const auto &[name, value] : s.attrs.values()) {
+        line += (first ? "" : ", ") + name + " = " + attrText(value);
+        first = false;
+      }
+      line += "}";
+    }
+    if (!s.location.empty())
+      line += "  from '" + s.location + "'";
+    std::cout << line << "\n";
+  }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string path;
+  std::set<std::string> sections;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kHelp;
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << "longctx-dump " << LONGCTX_VERSION << "\n";
+      return 0;
+    }
+    if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json")
+      sections.insert(a.substr(2));
+    else if (a.rfind("-", 0) == 0) {
+      std::cerr << "longctx-dump: error: unknown option '" << a << "' (see --help)\n";
+      return 1;
+    } else if (path.empty())
+      path = a;
+    else {
+      std::cerr << "longctx-dump: error: unexpected argument '" << a << "'\n";
+      return 1;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "longctx-dump: error: no artifact given (see --help)\n";
+    return 1;
+  }
+  Result<Artifact> artifact = readArtifact(path);
+  if (!artifact) {
+    std::cerr << "longctx-dump: error: " << artifact.status().message() << "\n";
+    return 1;
+  }
+  if (sections.count("json")) {
+    std::cout << manifestToJson(artifact->manifest, 2) << "\n";
+    return 0;
+  }
+  bool all = sections.empty();
+  if (all || sections.count("summary"))
+    printSummary(*artifact);
+  if (all || sections.count("tensors"))
+    printTensors(artifact->manifest);
+  if (all || sections.count("schedule"))
+    printSchedule(artifact->manifest);
+  if (all || sections.count("ir"))
+    std::cout << "\n# IR\n" << artifact->irText;
+  return 0;
+}
