@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #ifdef _OPENMP
@@ -30,6 +31,7 @@ Inputs and outputs:
 
 Execution:
   --device cpu|cuda                           where to run (default: cpu)
+  --list-devices                              print the devices this machine offers
   --threads N                                 CPU threads (default: all cores)
   --repeat N                                  run N times and report the mean time
 
@@ -138,6 +140,15 @@ int main(int argc, char **argv) {
     }
     if (a == "--version") {
       std::cout << "longctx-run " << LONGCTX_VERSION << "\n";
+      return 0;
+    }
+    if (a == "--list-devices") {
+      std::cout << "cpu: " << std::thread::hardware_concurrency() << " threads\n";
+      CudaDevices devices = probeCudaDevices();
+      for (size_t d = 0; d < devices.names.size(); ++d)
+        std::cout << "cuda:" << d << ": " << devices.names[d] << "\n";
+      if (devices.names.empty())
+        std::cout << "cuda: none (" << devices.whyNone << ")\n";
       return 0;
     }
   }

@@ -1,0 +1,161 @@
+// RUN: longctx-opt %s -split-input-file -verify-diagnostics
+
+func.func @broadcast_mismatch(%a: tensor<2x3xf32>, %b: tensor<4xf32>) {
+  // expected-error @+2 {{operand shapes [2x3], [4] are not broadcast-compatible}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.add %a, %b : tensor<2x3xf32>, tensor<4xf32> -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_result_shape(%a: tensor<2x3xf32>, %b: tensor<3xf32>) {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{'lc.mul' op inferred type(s) 'tensor<2x3xf32>' are incompatible with return type(s) of operation 'tensor<3x3xf32>'}}
+  %0 = lc.mul %a, %b : tensor<2x3xf32>, tensor<3xf32> -> tensor<3x3xf32>
+  return
+}
+
+// -----
+
+func.func @mixed_element_types(%a: tensor<3xf32>, %b: tensor<3xf64>) {
+  // expected-error @+1 {{operands must have the same element type, got 'f32' and 'f64'}}
+  %0 = lc.sub %a, %b : tensor<3xf32>, tensor<3xf64> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @dynamic_shape(%a: tensor<?x3xf32>) {
+  // expected-error @+1 {{must be statically shaped tensor}}
+  %0 = lc.exp %a : tensor<?x3xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_contraction(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) {
+  // expected-error @+2 {{matmul contraction dims differ: [2x3] x [4x5]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.matmul %a, %b : tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_vector(%a: tensor<3xf32>, %b: tensor<3x5xf32>) {
+  // expected-error @+2 {{matmul operands must have rank >= 2}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.matmul %a, %b : tensor<3xf32>, tensor<3x5xf32> -> tensor<5xf32>
+  return
+}
+
+// -----
+
+func.func @gemm_bias(%a: tensor<2x3xf32>, %b: tensor<3x4xf32>, %c: tensor<3xf32>) {
+  // expected-error @+2 {{gemm bias [3] does not broadcast to [2x4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.gemm %a, %b, %c : (tensor<2x3xf32>, tensor<3x4xf32>, tensor<3xf32>) -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_axis(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %0 = lc.softmax %a {axis = 2 : i64} : tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_scale(%a: tensor<2x8xf32>, %s: tensor<4xf32>) {
+  // expected-error @+1 {{scale shape [4] does not broadcast to the normalised shape [8]}}
+  %0 = lc.layer_norm %a, %s {axis = 1 : i64} : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @reduce_unsorted(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{reduction axes must be sorted and unique}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.reduce_sum %a {axes = array<i64: 1, 0>} : tensor<2x3xf32> -> tensor<1x1xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_perm(%a: tensor<2x3xf32>) {
+  // expected-error @+2 {{perm [0x0] is not a permutation}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.transpose %a {perm = array<i64: 0, 0>} : tensor<2x3xf32> -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{cannot reshape [2x3] to [7]: element counts differ}}
+  %0 = lc.reshape %a : tensor<2x3xf32> -> tensor<7xf32>
+  return
+}
+
+// -----
+
+func.func @expand_incompatible(%a: tensor<2x3xf32>) {
+  // expected-error @+1 {{cannot broadcast [2x3] to [4x3]}}
+  %0 = lc.expand %a : tensor<2x3xf32> -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @slice_out_of_bounds(%a: tensor<4xf32>) {
+  // expected-error @+2 {{slice dim 0 reads outside [0, 4)}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.slice %a {starts = array<i64: 2>, sizes = array<i64: 3>, steps = array<i64: 1>} : tensor<4xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @concat_dims(%a: tensor<2x3xf32>, %b: tensor<2x4xf32>) {
+  // expected-error @+2 {{concat inputs differ in dim 1: [2x3] vs [2x4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %0 = lc.concat %a, %b {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @gather_float_indices(%t: tensor<10x4xf32>, %i: tensor<3xf32>) {
+  // expected-error @+1 {{must be statically shaped tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %0 = lc.gather %t, %i {axis = 0 : i64} : tensor<10x4xf32>, tensor<3xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @trilu_rank(%a: tensor<4xf32>) {
+  // expected-error @+1 {{input must have rank >= 2}}
+  %0 = lc.trilu %a : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @cast_shape(%a: tensor<4xf32>) {
+  // expected-error @+1 {{result shape must equal the input shape}}
+  %0 = lc.cast %a : tensor<4xf32> -> tensor<5xi64>
+  return
+}
+
+// -----
+
+func.func @scan_dims(%u: tensor<1x16x8xf32>, %a: tensor<6x4xf32>, %b: tensor<1x16x4xf32>) {
+  // expected-error @+2 {{selective_scan dims disagree: u [1x16x8], A [6x4], B [1x16x4]}}
+  // expected-error @+1 {{failed to infer returned types}}
+  %y = lc.selective_scan %u, %u, %a, %b, %b : (tensor<1x16x8xf32>, tensor<1x16x8xf32>, tensor<6x4xf32>, tensor<1x16x4xf32>, tensor<1x16x4xf32>) -> tensor<1x16x8xf32>
+  return
+}

@@ -1,0 +1,120 @@
+//===- ArtifactTest.cpp - The .lcx reader refuses what it cannot trust -----===//
+#include "runtime/Artifact.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+using namespace longctx;
+
+namespace {
+
+std::string tempPath(const std::string &name) {
+  return ::testing::TempDir() + "/" + name;
+}
+
+Manifest smallManifest() {
+  Manifest m;
+  m.producer = "test";
+  m.mode = "inference";
+  m.arenaBytes = 512;
+  m.tensors.push_back({"x", DType::F32, {2, 3}, TensorKind::Input, 0});
+  m.tensors.push_back({"w", DType::F32, {2, 3}, TensorKind::Weight, 0});
+  m.tensors.push_back({"y", DType::F32, {2, 3}, TensorKind::Output, 256});
+  m.inputs = {0};
+  m.outputs = {2};
+  StepDesc step{"add", {0, 1}, {2}, {}, "node/Add"};
+  step.attrs.set("axis", int64_t(-1));
+  step.attrs.set("epsilon", 1e-5);
+  step.attrs.set("perm", std::vector<int64_t>{1, 0});
+  m.schedule.push_back(step);
+  return m;
+}
+
+std::string readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void writeAll(const std::string &path, const std::string &bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+TEST(Artifact, RoundTrip) {
+  std::string path = tempPath("roundtrip.lcx");
+  float weights[6] = {1, 2, 3, 4, 5, 6};
+  ASSERT_TRUE(writeArtifact(path, smallManifest(), weights, sizeof weights, "module {}").ok());
+  Result<Artifact> a = readArtifact(path);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->irText, "module {}");
+  ASSERT_EQ(a->manifest.tensors.size(), 3u);
+  EXPECT_EQ(a->manifest.tensors[1].kind, TensorKind::Weight);
+  EXPECT_EQ(a->manifest.schedule[0].op, "add");
+  EXPECT_EQ(a->manifest.schedule[0].attrs, smallManifest().schedule[0].attrs);
+  EXPECT_EQ(a->manifest.schedule[0].location, "node/Add");
+  EXPECT_EQ(static_cast<float *>(a->data->data())[5], 6.0f);
+}
+
+TEST(Artifact, RefusesCorruption) {
+  std::string path = tempPath("corrupt.lcx");
+  float weights[6] = {1, 2, 3, 4, 5, 6};
+  ASSERT_TRUE(writeArtifact(path, smallManifest(), weights, sizeof weights, "module {}").ok());
+  std::string good = readAll(path);
+
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x40;
+  writeAll(path, flipped);
+  Result<Artifact> a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("corrupt"), std::string::npos) << a.status().message();
+
+  writeAll(path, good.substr(0, good.size() - 100));
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("truncated"), std::string::npos);
+
+  std::string wrongVersion = good;
+  wrongVersion[8] = 99;
+  writeAll(path, wrongVersion);
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("version"), std::string::npos);
+
+  writeAll(path, "not an artifact at all, just text that is long enough for a header....");
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("magic"), std::string::npos);
+
+  a = readArtifact(tempPath("does-not-exist.lcx"));
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("cannot open"), std::string::npos);
+}
+
+TEST(Artifact, RefusesTensorsOutsideTheirStorage) {
+  std::string path = tempPath("outside.lcx");
+  Manifest m = smallManifest();
+  m.tensors[2].offset = 500;
+  ASSERT_TRUE(writeArtifact(path, m, nullptr, 0, "").ok());
+  Result<Artifact> a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("outside"), std::string::npos) << a.status().message();
+
+  m = smallManifest();
+  m.schedule[0].inputs = {0, 7};
+  float weights[6] = {};
+  ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("out of range"), std::string::npos);
+
+  m = smallManifest();
+  m.schedule[0].outputs = {1}; // writing a weight
+  ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("read-only"), std::string::npos);
+}
+
+} // namespace
