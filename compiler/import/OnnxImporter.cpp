@@ -284,26 +284,29 @@ void GraphImporter::checkDeclaredType(const ValueInfo &info, Value value,
 }
 
 bool GraphImporter::convertNode(const Node &node) {
+  // Report every undefined input (each is its own root problem), but stay
+  // silent about inputs whose producer already failed.
   std::vector<Value> inputs;
+  bool usable = true;
   for (const std::string &name : node.inputs) {
     if (name.empty()) {
       inputs.push_back(Value());
       continue;
     }
-    if (poisoned_.count(name)) {
-      for (const std::string &out : node.outputs)
-        poisoned_.insert(out);
-      return false;
-    }
     auto it = values_.find(name);
-    if (it == values_.end()) {
+    if (it != values_.end()) {
+      inputs.push_back(it->second);
+      continue;
+    }
+    if (!poisoned_.count(name))
       error(node.name, "input '" + name + "' is not a graph input, an initializer or the "
                        "output of an earlier node (missing initializer?)");
-      for (const std::string &out : node.outputs)
-        poisoned_.insert(out);
-      return false;
-    }
-    inputs.push_back(it->second);
+    usable = false;
+  }
+  if (!usable) {
+    for (const std::string &out : node.outputs)
+      poisoned_.insert(out);
+    return false;
   }
   NodeContext ctx(builder_, node, nodeLoc(node.name), model_.opsetFor(node.domain),
                   std::move(inputs));

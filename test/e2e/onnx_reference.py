@@ -429,6 +429,8 @@ OPS = {
     "Equal": _bool_out(np.equal),
     "Less": _bool_out(np.less),
     "Greater": _bool_out(np.greater),
+    "LessOrEqual": _bool_out(np.less_equal),
+    "GreaterOrEqual": _bool_out(np.greater_equal),
     "Not": _bool_out(np.logical_not),
     "And": _bool_out(np.logical_and),
     "Or": _bool_out(np.logical_or),
