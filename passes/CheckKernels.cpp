@@ -31,7 +31,7 @@ struct CheckKernelsPass : impl::LcCheckKernelsBase<CheckKernelsPass> {
     getOperation().walk([&](Operation *op) {
       if (isa<ModuleOp, func::FuncOp, func::ReturnOp, lc::ParamOp, lc::ConstantOp>(op))
         return;
-      if (!isa<lc::LcDialect>(op->getDialect())) {
+      if (!isa_and_nonnull<lc::LcDialect>(op->getDialect())) {
         op->emitOpError("is not an `lc` op and cannot run");
         ok = false;
         return;

@@ -53,5 +53,5 @@ if python_has("torch"):
 if config.longctx_enable_cuda:
     probe = subprocess.run([os.path.join(config.longctx_tools_dir, "longctx-run"), "--list-devices"],
                            capture_output=True, text=True)
-    if probe.returncode == 0 and "cuda:" in probe.stdout:
+    if probe.returncode == 0 and "cuda:0:" in probe.stdout:
         config.available_features.add("cuda")

@@ -245,7 +245,7 @@ LogicalResult ManifestBuilder::build(func::FuncOp func) {
               return success();
             })
             .Default([&](Operation *other) -> LogicalResult {
-              if (!isa<lc::LcDialect>(other->getDialect()))
+              if (!isa_and_nonnull<lc::LcDialect>(other->getDialect()))
                 return other->emitOpError("cannot be lowered to the runtime");
               return lowerKernelOp(other);
             });

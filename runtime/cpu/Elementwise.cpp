@@ -1,4 +1,4 @@
-//===- Elementwise.cpp - Binary, unary, where, cast and identity kernels ---===//
+//===- Elementwise.cpp - Binary, unary, where, cast and identity kernels --===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -25,8 +25,7 @@ template <typename T> T wrapMul(T a, T b) {
 // Binary ops
 //===----------------------------------------------------------------------===//
 
-template <typename T>
-constexpr bool kArith = kIsFloat<T> || kIsInt<T>;
+template <typename T> constexpr bool kArith = kIsFloat<T> || kIsInt<T>;
 
 struct AddOp {
   static constexpr const char *name = "add";
@@ -120,14 +119,20 @@ struct GreaterOp {
 struct AndOp {
   static constexpr const char *name = "and";
   static constexpr bool kCompare = false;
-  template <typename T> static constexpr bool supports = std::is_same_v<T, BoolT>;
-  template <typename T> static T apply(T a, T b) { return T((a != 0) & (b != 0)); }
+  template <typename T>
+  static constexpr bool supports = std::is_same_v<T, BoolT>;
+  template <typename T> static T apply(T a, T b) {
+    return T((a != 0) & (b != 0));
+  }
 };
 struct OrOp {
   static constexpr const char *name = "or";
   static constexpr bool kCompare = false;
-  template <typename T> static constexpr bool supports = std::is_same_v<T, BoolT>;
-  template <typename T> static T apply(T a, T b) { return T((a != 0) | (b != 0)); }
+  template <typename T>
+  static constexpr bool supports = std::is_same_v<T, BoolT>;
+  template <typename T> static T apply(T a, T b) {
+    return T((a != 0) | (b != 0));
+  }
 };
 
 /// Inner loops specialised on the operands' inner strides so the common
@@ -204,9 +209,10 @@ Status binaryKernel(const std::vector<TensorRef> &inputs,
         if (zero)
           return opError(op, "integer division by zero");
       }
-      StridedLoop<3> loop = makeStridedLoop<3>(
-          o.shape, {contiguousStrides(o.shape), broadcastStrides(a.shape, o.shape),
-                    broadcastStrides(b.shape, o.shape)});
+      StridedLoop<3> loop =
+          makeStridedLoop<3>(o.shape, {contiguousStrides(o.shape),
+                                       broadcastStrides(a.shape, o.shape),
+                                       broadcastStrides(b.shape, o.shape)});
       runBinary<Op>(a.as<T>(), b.as<T>(), o.as<R>(), loop, n >= kParallelGrain);
       return Status();
     }
@@ -267,7 +273,8 @@ struct ReluOp {
 };
 struct NotOp {
   static constexpr const char *name = "not";
-  template <typename T> static constexpr bool supports = std::is_same_v<T, BoolT>;
+  template <typename T>
+  static constexpr bool supports = std::is_same_v<T, BoolT>;
   template <typename T> static T apply(T x) { return T(x == 0); }
 };
 
@@ -307,14 +314,16 @@ Status whereKernel(const std::vector<TensorRef> &inputs,
   const char *op = "where";
   if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
     return s;
-  const TensorRef &c = inputs[0], &x = inputs[1], &y = inputs[2], &o = outputs[0];
+  const TensorRef &c = inputs[0], &x = inputs[1], &y = inputs[2],
+                  &o = outputs[0];
   if (Status s = checkDType(op, "condition", c.dtype, DType::Bool); !s)
     return s;
   if (Status s = checkDType(op, "y", y.dtype, x.dtype); !s)
     return s;
   if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
     return s;
-  if (Status s = checkBroadcast(op, {&c.shape, &x.shape, &y.shape}, o.shape); !s)
+  if (Status s = checkBroadcast(op, {&c.shape, &x.shape, &y.shape}, o.shape);
+      !s)
     return s;
   const int64_t n = o.numElements();
   if (n == 0)
@@ -322,10 +331,11 @@ Status whereKernel(const std::vector<TensorRef> &inputs,
   // Selection only moves bits: dispatch on the element size.
   return dispatchBySize(op, x.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
-    StridedLoop<4> loop = makeStridedLoop<4>(
-        o.shape, {contiguousStrides(o.shape), broadcastStrides(c.shape, o.shape),
-                  broadcastStrides(x.shape, o.shape),
-                  broadcastStrides(y.shape, o.shape)});
+    StridedLoop<4> loop =
+        makeStridedLoop<4>(o.shape, {contiguousStrides(o.shape),
+                                     broadcastStrides(c.shape, o.shape),
+                                     broadcastStrides(x.shape, o.shape),
+                                     broadcastStrides(y.shape, o.shape)});
     const BoolT *pc = c.as<BoolT>();
     const T *px = x.as<T>(), *py = y.as<T>();
     T *po = o.as<T>();

@@ -1,4 +1,4 @@
-//===- KernelFamilies.h - Registration of the CPU kernel families (private) ===//
+//===- KernelFamilies.h - CPU kernel family registration (private) --------===//
 //
 // Each op family file appends its (name, kernel) pairs; KernelRegistry.cpp
 // gathers them once into a sorted table.

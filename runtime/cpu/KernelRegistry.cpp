@@ -1,4 +1,4 @@
-//===- KernelRegistry.cpp - Name to CPU kernel lookup ----------------------===//
+//===- KernelRegistry.cpp - Name to CPU kernel lookup ---------------------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -31,9 +31,11 @@ const cpu::KernelTable &kernelTable() {
 
 KernelFn lookupCpuKernel(std::string_view op) {
   const cpu::KernelTable &table = kernelTable();
-  auto it = std::lower_bound(
-      table.begin(), table.end(), op,
-      [](const cpu::KernelEntry &e, std::string_view name) { return e.name < name; });
+  auto it =
+      std::lower_bound(table.begin(), table.end(), op,
+                       [](const cpu::KernelEntry &e, std::string_view name) {
+                         return e.name < name;
+                       });
   if (it == table.end() || it->name != op)
     return nullptr;
   return it->fn;
@@ -47,7 +49,8 @@ std::vector<std::string> cpuKernelNames() {
 }
 
 Status runCpuKernel(std::string_view op, const std::vector<TensorRef> &inputs,
-                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                    const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs) {
   KernelFn fn = lookupCpuKernel(op);
   if (!fn)
     return Status::error("no CPU kernel for op '" + std::string(op) + "'");

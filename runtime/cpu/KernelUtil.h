@@ -1,4 +1,4 @@
-//===- KernelUtil.h - Shared helpers of the CPU kernels (private) ----------===//
+//===- KernelUtil.h - Shared helpers of the CPU kernels (private) ---------===//
 //
 // Argument checks, dtype dispatch, broadcasting and the strided row iterator
 // every layout-sensitive kernel is built on. Not part of the runtime's API.
@@ -56,15 +56,15 @@ inline Status checkArity(const char *op, const std::vector<TensorRef> &inputs,
                          const std::vector<TensorRef> &outputs,
                          size_t numOut = 1) {
   if (inputs.size() < minIn || inputs.size() > maxIn) {
-    std::string want = minIn == maxIn ? std::to_string(minIn)
-                                      : std::to_string(minIn) + ".." +
-                                            std::to_string(maxIn);
+    std::string want =
+        minIn == maxIn ? std::to_string(minIn)
+                       : std::to_string(minIn) + ".." + std::to_string(maxIn);
     return opError(op, "expected " + want + " inputs, got " +
                            std::to_string(inputs.size()));
   }
   if (outputs.size() != numOut)
-    return opError(op, "expected " + std::to_string(numOut) +
-                           " outputs, got " + std::to_string(outputs.size()));
+    return opError(op, "expected " + std::to_string(numOut) + " outputs, got " +
+                           std::to_string(outputs.size()));
   for (const auto *list : {&inputs, &outputs})
     for (const TensorRef &t : *list) {
       for (int64_t d : t.shape)
@@ -113,7 +113,8 @@ struct BFloat16 {
 
 template <typename T> constexpr bool kIsFloat = std::is_floating_point_v<T>;
 template <typename T>
-constexpr bool kIsInt = std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t>;
+constexpr bool kIsInt =
+    std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t>;
 /// Bool tensors are one byte holding 0 or 1.
 using BoolT = uint8_t;
 
@@ -129,7 +130,8 @@ template <typename Fn> Status dispatchFloat(const char *op, DType d, Fn &&fn) {
 }
 
 /// f32, f64, i64, i32 and bool; the kernel filters with `if constexpr`.
-template <typename Fn> Status dispatchNumeric(const char *op, DType d, Fn &&fn) {
+template <typename Fn>
+Status dispatchNumeric(const char *op, DType d, Fn &&fn) {
   switch (d) {
   case DType::F32:
     return fn(float());
@@ -308,7 +310,8 @@ inline std::vector<int64_t> contiguousStrides(const Shape &shape) {
 
 /// Element strides of `in` viewed with `out`'s rank (right-aligned, numpy
 /// style): 0 on broadcast and missing leading dims.
-inline std::vector<int64_t> broadcastStrides(const Shape &in, const Shape &out) {
+inline std::vector<int64_t> broadcastStrides(const Shape &in,
+                                             const Shape &out) {
   std::vector<int64_t> strides(out.size(), 0);
   std::vector<int64_t> inStrides = contiguousStrides(in);
   size_t off = out.size() - in.size();
@@ -318,7 +321,8 @@ inline std::vector<int64_t> broadcastStrides(const Shape &in, const Shape &out) 
 }
 
 /// Multidirectional (numpy) broadcast of `shapes`, or nullopt if they clash.
-inline std::optional<Shape> broadcastShapes(const std::vector<const Shape *> &shapes) {
+inline std::optional<Shape>
+broadcastShapes(const std::vector<const Shape *> &shapes) {
   size_t rank = 0;
   for (const Shape *s : shapes)
     rank = std::max(rank, s->size());
@@ -350,7 +354,8 @@ inline bool broadcastsTo(const Shape &in, const Shape &out) {
 }
 
 /// Checks that the inputs broadcast multidirectionally to exactly `out`.
-inline Status checkBroadcast(const char *op, const std::vector<const Shape *> &ins,
+inline Status checkBroadcast(const char *op,
+                             const std::vector<const Shape *> &ins,
                              const Shape &out) {
   std::optional<Shape> b = broadcastShapes(ins);
   if (!b) {
@@ -387,8 +392,9 @@ template <int N> struct StridedLoop {
 };
 
 template <int N>
-StridedLoop<N> makeStridedLoop(const Shape &shape,
-                               const std::array<std::vector<int64_t>, N> &strides) {
+StridedLoop<N>
+makeStridedLoop(const Shape &shape,
+                const std::array<std::vector<int64_t>, N> &strides) {
   // Built innermost first, reversed at the end.
   StridedLoop<N> loop;
   for (size_t d = shape.size(); d-- > 0;) {
@@ -397,7 +403,8 @@ StridedLoop<N> makeStridedLoop(const Shape &shape,
     if (!loop.shape.empty()) {
       bool mergeable = true;
       for (int k = 0; k < N; ++k)
-        mergeable &= strides[k][d] == loop.strides[k].back() * loop.shape.back();
+        mergeable &=
+            strides[k][d] == loop.strides[k].back() * loop.shape.back();
       if (mergeable) {
         loop.shape.back() *= shape[d];
         continue;

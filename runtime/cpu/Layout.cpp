@@ -1,4 +1,4 @@
-//===- Layout.cpp - Data movement kernels: transpose, slice, gather, ... ---===//
+//===- Layout.cpp - Data movement kernels: transpose, slice, gather, ... --===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -12,8 +12,9 @@ namespace {
 constexpr int64_t kTile = 32;
 
 template <typename T>
-void stridedCopyTyped(const Shape &outShape, const std::vector<int64_t> &inStrides,
-                      const T *in, T *out) {
+void stridedCopyTyped(const Shape &outShape,
+                      const std::vector<int64_t> &inStrides, const T *in,
+                      T *out) {
   const int64_t total = numElements(outShape);
   if (total == 0)
     return;
@@ -25,7 +26,7 @@ void stridedCopyTyped(const Shape &outShape, const std::vector<int64_t> &inStrid
 
   // Transposing copy (the input is contiguous along the next-to-last output
   // dim): go tile by tile so neither side strides through memory.
-  if (rank >= 2 && sIn != 1 && loop.strides[1][rank - 2] == 1 &&
+  if (rank >= 2 && sIn != 1 && sIn != 0 && loop.strides[1][rank - 2] == 1 &&
       loop.shape[rank - 2] >= kTile / 2 && loop.inner() >= kTile / 2) {
     const int64_t rows = loop.shape[rank - 2], cols = loop.inner();
     const int64_t matrices = total / (rows * cols);
@@ -72,16 +73,20 @@ void stridedCopy(size_t elemSize, const Shape &outShape,
                  void *out) {
   switch (elemSize) {
   case 1:
-    return stridedCopyTyped(outShape, inStrides, static_cast<const uint8_t *>(inBase),
+    return stridedCopyTyped(outShape, inStrides,
+                            static_cast<const uint8_t *>(inBase),
                             static_cast<uint8_t *>(out));
   case 2:
-    return stridedCopyTyped(outShape, inStrides, static_cast<const uint16_t *>(inBase),
+    return stridedCopyTyped(outShape, inStrides,
+                            static_cast<const uint16_t *>(inBase),
                             static_cast<uint16_t *>(out));
   case 4:
-    return stridedCopyTyped(outShape, inStrides, static_cast<const uint32_t *>(inBase),
+    return stridedCopyTyped(outShape, inStrides,
+                            static_cast<const uint32_t *>(inBase),
                             static_cast<uint32_t *>(out));
   case 8:
-    return stridedCopyTyped(outShape, inStrides, static_cast<const uint64_t *>(inBase),
+    return stridedCopyTyped(outShape, inStrides,
+                            static_cast<const uint64_t *>(inBase),
                             static_cast<uint64_t *>(out));
   }
 }
@@ -160,7 +165,8 @@ Status expandKernel(const std::vector<TensorRef> &inputs,
 }
 
 Status sliceKernel(const std::vector<TensorRef> &inputs,
-                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                   const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs) {
   const char *op = "slice";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -176,6 +182,11 @@ Status sliceKernel(const std::vector<TensorRef> &inputs,
   if (o.rank() != rank)
     return opError(op, "output rank " + std::to_string(o.rank()) +
                            " differs from input rank " + std::to_string(rank));
+  // The op also carries `sizes`; when present it must be the output shape.
+  if (attrs.has("sizes"))
+    if (Status s = checkShape(op, "output", o.shape, attrs.getInts("sizes"));
+        !s)
+      return s;
   if (o.numElements() == 0)
     return Status();
   std::vector<int64_t> xStrides = contiguousStrides(x.shape), inStrides(rank);
@@ -194,13 +205,15 @@ Status sliceKernel(const std::vector<TensorRef> &inputs,
     inStrides[d] = steps[d] * xStrides[d];
   }
   stridedCopy(dtypeSize(x.dtype), o.shape, inStrides,
-              static_cast<const char *>(x.data) + base * int64_t(dtypeSize(x.dtype)),
+              static_cast<const char *>(x.data) +
+                  base * int64_t(dtypeSize(x.dtype)),
               o.data);
   return Status();
 }
 
 Status concatKernel(const std::vector<TensorRef> &inputs,
-                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                    const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs) {
   const char *op = "concat";
   if (Status s = checkArity(op, inputs, 1, SIZE_MAX, outputs); !s)
     return s;
@@ -208,8 +221,8 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   const int64_t rank = o.rank();
   const int64_t axis = attrs.getInt("axis", 0);
   if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
-                           std::to_string(rank));
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
   int64_t axisTotal = 0;
   for (const TensorRef &x : inputs) {
     if (Status s = checkDType(op, "input", x.dtype, o.dtype); !s)
@@ -225,8 +238,8 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   }
   if (axisTotal != o.shape[axis])
     return opError(op, "inputs add up to " + std::to_string(axisTotal) +
-                           " along axis " + std::to_string(axis) + ", output has " +
-                           std::to_string(o.shape[axis]));
+                           " along axis " + std::to_string(axis) +
+                           ", output has " + std::to_string(o.shape[axis]));
   if (o.numElements() == 0)
     return Status();
   const int64_t esize = int64_t(dtypeSize(o.dtype));
@@ -238,13 +251,15 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   const int64_t outRow = o.shape[axis] * inner;
   char *dst = static_cast<char *>(o.data);
   // Each output row [axis..] is the inputs' rows laid end to end.
-#pragma omp parallel for schedule(static) if (outer > 1 && o.numElements() >= kParallelGrain)
+#pragma omp parallel for schedule(static) if (outer > 1 && o.numElements() >=  \
+                                                               kParallelGrain)
   for (int64_t r = 0; r < outer; ++r) {
     char *row = dst + r * outRow;
     for (const TensorRef &x : inputs) {
       int64_t bytes = x.shape[axis] * inner;
       if (bytes)
-        std::memcpy(row, static_cast<const char *>(x.data) + r * bytes, size_t(bytes));
+        std::memcpy(row, static_cast<const char *>(x.data) + r * bytes,
+                    size_t(bytes));
       row += bytes;
     }
   }
@@ -252,7 +267,8 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
 }
 
 Status gatherKernel(const std::vector<TensorRef> &inputs,
-                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                    const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs) {
   const char *op = "gather";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -265,11 +281,12 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
   const int64_t rank = data.rank();
   const int64_t axis = attrs.getInt("axis", 0);
   if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
-                           std::to_string(rank));
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
   Shape expected(data.shape.begin(), data.shape.begin() + axis);
   expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
-  expected.insert(expected.end(), data.shape.begin() + axis + 1, data.shape.end());
+  expected.insert(expected.end(), data.shape.begin() + axis + 1,
+                  data.shape.end());
   if (Status s = checkShape(op, "output", o.shape, expected); !s)
     return s;
 
@@ -283,7 +300,8 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
   for (int64_t i = 0; i < numIdx; ++i) {
     int64_t v = index(i);
     if (v < -axisLen || v >= axisLen)
-      return opError(op, "index " + std::to_string(v) + " out of range for a dim of size " +
+      return opError(op, "index " + std::to_string(v) +
+                             " out of range for a dim of size " +
                              std::to_string(axisLen));
   }
   if (o.numElements() == 0)
@@ -315,7 +333,8 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
 }
 
 Status triluKernel(const std::vector<TensorRef> &inputs,
-                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                   const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs) {
   const char *op = "trilu";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -355,7 +374,8 @@ Status triluKernel(const std::vector<TensorRef> &inputs,
 }
 
 Status rangeKernel(const std::vector<TensorRef> &inputs,
-                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                   const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs) {
   const char *op = "range";
   if (Status s = checkArity(op, inputs, 0, 0, outputs); !s)
     return s;
@@ -366,16 +386,17 @@ Status rangeKernel(const std::vector<TensorRef> &inputs,
     T *po = o.as<T>();
     if constexpr (kIsFloat<T>) {
       // start + i*delta per element: no error accumulates along the range.
-      const double start = attrs.getFloat("start", 0), delta = attrs.getFloat("delta", 1);
+      const double start = attrs.getFloat("start", 0),
+                   delta = attrs.getFloat("delta", 1);
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
       for (int64_t i = 0; i < n; ++i)
         po[i] = T(start + double(i) * delta);
       return Status();
     } else if constexpr (kIsInt<T>) {
       auto intAttr = [&](const char *name, int64_t fallback) {
-        return attrIsInt(attrs, name)
-                   ? attrs.getInt(name)
-                   : floatToInt<int64_t>(attrs.getFloat(name, double(fallback)));
+        return attrIsInt(attrs, name) ? attrs.getInt(name)
+                                      : floatToInt<int64_t>(attrs.getFloat(
+                                            name, double(fallback)));
       };
       const uint64_t start = uint64_t(intAttr("start", 0));
       const uint64_t delta = uint64_t(intAttr("delta", 1));

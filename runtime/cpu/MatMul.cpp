@@ -1,4 +1,4 @@
-//===- MatMul.cpp - matmul and gemm kernels on CBLAS -----------------------===//
+//===- MatMul.cpp - matmul and gemm kernels on CBLAS ----------------------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 

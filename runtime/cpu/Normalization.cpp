@@ -1,4 +1,4 @@
-//===- Normalization.cpp - layer_norm kernel -------------------------------===//
+//===- Normalization.cpp - layer_norm kernel ------------------------------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -26,8 +26,8 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
   const int64_t rank = x.rank();
   const int64_t axis = attrs.getInt("axis", rank - 1);
   if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
-                           std::to_string(rank));
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
   const double epsilon = attrs.getFloat("epsilon", 1e-5);
   int64_t rows = 1, n = 1;
   for (int64_t d = 0; d < axis; ++d)
@@ -38,10 +38,11 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
   Shape normShape(x.shape.begin() + axis, x.shape.end());
   for (const TensorRef *p : {&scale, bias})
     if (p && (p->numElements() != n || !broadcastsTo(p->shape, normShape)))
-      return opError(op, (p == bias ? std::string("bias") : std::string("scale")) +
-                             " of shape " + shapeToString(p->shape) +
-                             " does not match the normalised shape " +
-                             shapeToString(normShape));
+      return opError(op,
+                     (p == bias ? std::string("bias") : std::string("scale")) +
+                         " of shape " + shapeToString(p->shape) +
+                         " does not match the normalised shape " +
+                         shapeToString(normShape));
   return dispatchFloat(op, x.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *px = x.as<T>(), *pg = scale.as<T>();
@@ -49,9 +50,10 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
     T *py = o.as<T>();
     if (x.numElements() == 0)
       return Status();
-    // Two passes (mean, then centred squares) in double: no cancellation
-    // from E[x^2] - E[x]^2 and f32 rows keep full precision.
-#pragma omp parallel for schedule(static) if (x.numElements() >= kParallelGrain && rows > 1)
+      // Two passes (mean, then centred squares) in double: no cancellation
+      // from E[x^2] - E[x]^2 and f32 rows keep full precision.
+#pragma omp parallel for schedule(                                             \
+    static) if (x.numElements() >= kParallelGrain && rows > 1)
     for (int64_t r = 0; r < rows; ++r) {
       const T *xr = px + r * n;
       T *yr = py + r * n;
@@ -69,7 +71,8 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
       const double inv = 1.0 / std::sqrt(sq / double(n) + epsilon);
       if (pb)
         for (int64_t i = 0; i < n; ++i)
-          yr[i] = T((double(xr[i]) - mean) * inv * double(pg[i]) + double(pb[i]));
+          yr[i] =
+              T((double(xr[i]) - mean) * inv * double(pg[i]) + double(pb[i]));
       else
         for (int64_t i = 0; i < n; ++i)
           yr[i] = T((double(xr[i]) - mean) * inv * double(pg[i]));

@@ -1,4 +1,4 @@
-//===- Reduction.cpp - reduce_sum/mean/max, softmax and log_softmax --------===//
+//===- Reduction.cpp - reduce_sum/mean/max, softmax and log_softmax -------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -63,7 +63,8 @@ template <bool Mean> struct SumReducer {
 /// (the lowest value for integers).
 struct MaxReducer {
   static constexpr const char *name = "reduce_max";
-  template <typename T> static constexpr bool supports = kIsFloat<T> || kIsInt<T>;
+  template <typename T>
+  static constexpr bool supports = kIsFloat<T> || kIsInt<T>;
   template <typename T> using Acc = T;
   template <typename T> static T init() {
     if constexpr (kIsFloat<T>)
@@ -115,7 +116,8 @@ void runReduce(const T *x, T *out, const Shape &shape,
   if (numReducedGroups == 0) { // only size-1 dims reduced: a copy
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t i = 0; i < total; ++i)
-      out[i] = Op::template finalize<T>(Op::template combine<T>(Op::template init<T>(), x[i]), count);
+      out[i] = Op::template finalize<T>(
+          Op::template combine<T>(Op::template init<T>(), x[i]), count);
     return;
   }
 
@@ -150,7 +152,8 @@ void runReduce(const T *x, T *out, const Shape &shape,
       }
 #pragma omp parallel for schedule(static) if (parallel)
       for (int64_t o = 0; o < outer; ++o)
-        out[o] = Op::template finalize<T>(Op::template reduceRow<T>(x + o * red, red), count);
+        out[o] = Op::template finalize<T>(
+            Op::template reduceRow<T>(x + o * red, red), count);
       return;
     }
 
@@ -213,7 +216,8 @@ void runReduce(const T *x, T *out, const Shape &shape,
 
 template <typename Op>
 Status reduceKernel(const std::vector<TensorRef> &inputs,
-                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                    const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs) {
   const char *op = Op::name;
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
@@ -243,8 +247,9 @@ Status reduceKernel(const std::vector<TensorRef> &inputs,
       count *= x.shape[d];
   }
   if (o.shape != kept && o.shape != squeezed)
-    return opError(op, "output has shape " + shapeToString(o.shape) + ", expected " +
-                           shapeToString(kept) + " or " + shapeToString(squeezed));
+    return opError(op, "output has shape " + shapeToString(o.shape) +
+                           ", expected " + shapeToString(kept) + " or " +
+                           shapeToString(squeezed));
   return dispatchNumeric(op, x.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     if constexpr (!Op::template supports<T>) {
@@ -331,7 +336,8 @@ void softmaxColumns(const T *x, T *y, int64_t n, int64_t inner, int64_t w) {
 
 template <bool Log>
 Status softmaxKernel(const std::vector<TensorRef> &inputs,
-                     const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+                     const std::vector<TensorRef> &outputs,
+                     const AttrMap &attrs) {
   const char *op = Log ? "log_softmax" : "softmax";
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
@@ -343,8 +349,8 @@ Status softmaxKernel(const std::vector<TensorRef> &inputs,
   const int64_t rank = x.rank();
   const int64_t axis = attrs.getInt("axis", rank - 1);
   if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
-                           std::to_string(rank));
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d)
     outer *= x.shape[d];

@@ -1,4 +1,4 @@
-//===- SelectiveScan.cpp - Mamba selective scan forward kernel -------------===//
+//===- SelectiveScan.cpp - Mamba selective scan forward kernel ------------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -57,13 +57,16 @@ Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
   const TensorRef &u = inputs[0], &delta = inputs[1], &a = inputs[2],
                   &bm = inputs[3], &c = inputs[4], &y = outputs[0];
   if (u.rank() != 3)
-    return opError(op, "u must have rank 3 [B,S,E], got " + shapeToString(u.shape));
+    return opError(op,
+                   "u must have rank 3 [B,S,E], got " + shapeToString(u.shape));
   if (a.rank() != 2)
-    return opError(op, "A must have rank 2 [E,N], got " + shapeToString(a.shape));
+    return opError(op,
+                   "A must have rank 2 [E,N], got " + shapeToString(a.shape));
   const int64_t batch = u.shape[0], seq = u.shape[1], e = u.shape[2];
   const int64_t n = a.shape[1];
   const char *names[] = {"delta", "A", "B", "C"};
-  const Shape shapes[] = {{batch, seq, e}, {e, n}, {batch, seq, n}, {batch, seq, n}};
+  const Shape shapes[] = {
+      {batch, seq, e}, {e, n}, {batch, seq, n}, {batch, seq, n}};
   for (int i = 0; i < 4; ++i) {
     if (Status s = checkDType(op, names[i], inputs[i + 1].dtype, u.dtype); !s)
       return s;

@@ -1,4 +1,4 @@
-//===- CpuKernelsTest.cpp - CPU kernels against naive reference loops ------===//
+//===- CpuKernelsTest.cpp - CPU kernels against naive reference loops -----===//
 //
 // Every expected value is hand-written or computed here by plain loops in
 // double precision, independent of the kernels' broadcasting and iteration
@@ -34,9 +34,12 @@ template <> DType dtypeOf<int64_t>() { return DType::I64; }
 template <> DType dtypeOf<int32_t>() { return DType::I32; }
 
 /// Tolerance relative to max(1, |expected|): f32 1e-6, f64 1e-12.
-template <typename T> double tolOf() { return std::is_same_v<T, float> ? 1e-6 : 1e-12; }
+template <typename T> double tolOf() {
+  return std::is_same_v<T, float> ? 1e-6 : 1e-12;
+}
 
-template <typename T> Tensor tensor(Shape shape, const std::vector<double> &values) {
+template <typename T>
+Tensor tensor(Shape shape, const std::vector<double> &values) {
   Tensor t(dtypeOf<T>(), shape);
   EXPECT_EQ(int64_t(values.size()), t.numElements());
   for (size_t i = 0; i < values.size(); ++i)
@@ -66,21 +69,34 @@ std::vector<double> values(const Tensor &t) {
   std::vector<double> v(size_t(t.numElements()));
   for (int64_t i = 0; i < t.numElements(); ++i) {
     switch (t.dtype()) {
-    case DType::F32: v[i] = t.as<float>()[i]; break;
-    case DType::F64: v[i] = t.as<double>()[i]; break;
-    case DType::I64: v[i] = double(t.as<int64_t>()[i]); break;
-    case DType::I32: v[i] = t.as<int32_t>()[i]; break;
-    case DType::I8: v[i] = t.as<int8_t>()[i]; break;
+    case DType::F32:
+      v[i] = t.as<float>()[i];
+      break;
+    case DType::F64:
+      v[i] = t.as<double>()[i];
+      break;
+    case DType::I64:
+      v[i] = double(t.as<int64_t>()[i]);
+      break;
+    case DType::I32:
+      v[i] = t.as<int32_t>()[i];
+      break;
+    case DType::I8:
+      v[i] = t.as<int8_t>()[i];
+      break;
     case DType::U8:
-    case DType::Bool: v[i] = t.as<uint8_t>()[i]; break;
-    default: ADD_FAILURE() << "no values() for " << dtypeName(t.dtype());
+    case DType::Bool:
+      v[i] = t.as<uint8_t>()[i];
+      break;
+    default:
+      ADD_FAILURE() << "no values() for " << dtypeName(t.dtype());
     }
   }
   return v;
 }
 
-Status run(const char *op, const std::vector<const Tensor *> &ins, const Tensor &out,
-           const AttrMap &attrs = {}) {
+Status run(const char *op, const std::vector<const Tensor *> &ins,
+           const Tensor &out, const AttrMap &attrs = {}) {
   std::vector<TensorRef> refs;
   for (const Tensor *t : ins)
     refs.push_back(t->ref());
@@ -88,8 +104,8 @@ Status run(const char *op, const std::vector<const Tensor *> &ins, const Tensor 
 }
 
 /// Runs and expects success.
-void runOk(const char *op, const std::vector<const Tensor *> &ins, const Tensor &out,
-           const AttrMap &attrs = {}) {
+void runOk(const char *op, const std::vector<const Tensor *> &ins,
+           const Tensor &out, const AttrMap &attrs = {}) {
   Status s = run(op, ins, out, attrs);
   ASSERT_TRUE(s.ok()) << op << ": " << s.message();
 }
@@ -100,11 +116,13 @@ void expectNear(const Tensor &got, const std::vector<double> &want, double tol,
   ASSERT_EQ(g.size(), want.size()) << what;
   int failures = 0;
   for (size_t i = 0; i < g.size() && failures < 5; ++i) {
-    bool ok = (std::isnan(want[i]) && std::isnan(g[i])) || g[i] == want[i] ||
-              std::fabs(g[i] - want[i]) <= tol * std::max(1.0, std::fabs(want[i]));
+    bool ok =
+        (std::isnan(want[i]) && std::isnan(g[i])) || g[i] == want[i] ||
+        std::fabs(g[i] - want[i]) <= tol * std::max(1.0, std::fabs(want[i]));
     if (!ok) {
       ++failures;
-      ADD_FAILURE() << what << " [" << i << "]: got " << g[i] << ", want " << want[i];
+      ADD_FAILURE() << what << " [" << i << "]: got " << g[i] << ", want "
+                    << want[i];
     }
   }
 }
@@ -164,13 +182,18 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_TRUE(std::adjacent_find(names.begin(), names.end()) == names.end());
   const char *expected[] = {
-      "add", "sub", "mul", "div", "pow", "max", "min", "equal", "less", "greater",
-      "and", "or", "neg", "exp", "log", "sqrt", "reciprocal", "tanh", "erf",
-      "sigmoid", "softplus", "relu", "cos", "sin", "abs", "not", "identity",
-      "cast", "where", "matmul", "gemm", "transpose", "reshape", "expand",
-      "slice", "concat", "gather", "softmax", "log_softmax", "reduce_sum",
-      "reduce_mean", "reduce_max", "trilu", "range", "fill", "layer_norm",
-      "selective_scan"};
+      "add",         "sub",        "mul",           "div",
+      "pow",         "max",        "min",           "equal",
+      "less",        "greater",    "and",           "or",
+      "neg",         "exp",        "log",           "sqrt",
+      "reciprocal",  "tanh",       "erf",           "sigmoid",
+      "softplus",    "relu",       "cos",           "sin",
+      "abs",         "not",        "identity",      "cast",
+      "where",       "matmul",     "gemm",          "transpose",
+      "reshape",     "expand",     "slice",         "concat",
+      "gather",      "softmax",    "log_softmax",   "reduce_sum",
+      "reduce_mean", "reduce_max", "trilu",         "range",
+      "fill",        "layer_norm", "selective_scan"};
   EXPECT_EQ(names.size(), std::size(expected));
   for (const char *op : expected) {
     EXPECT_NE(lookupCpuKernel(op), nullptr) << op;
@@ -205,16 +228,17 @@ const std::vector<BroadcastCase> kBroadcastCases = {
     {{4, 1, 3}, {2, 1}, {4, 2, 3}},    // rank mismatch, both broadcast
     {{2, 3, 4, 5}, {3, 1, 5}, {2, 3, 4, 5}},
     {{1}, {5}, {5}},
-    {{300, 257}, {257}, {300, 257}},   // trailing-dims operand, parallel
+    {{300, 257}, {257}, {300, 257}}, // trailing-dims operand, parallel
     {{300, 257}, {300, 1}, {300, 257}},
-    {{70000}, {70000}, {70000}},       // one long row, parallel segments
+    {{70000}, {70000}, {70000}}, // one long row, parallel segments
     {{3, 40000}, {1}, {3, 40000}},
-    {{0, 3}, {3}, {0, 3}},             // empty
+    {{0, 3}, {3}, {0, 3}}, // empty
 };
 
 template <typename T>
-void checkBinary(const char *op, const std::function<double(double, double)> &ref,
-                 double lo, double hi, bool compare = false) {
+void checkBinary(const char *op,
+                 const std::function<double(double, double)> &ref, double lo,
+                 double hi, bool compare = false) {
   unsigned seed = 1;
   for (const BroadcastCase &c : kBroadcastCases) {
     Tensor a = randomTensor<T>(c.a, lo, hi, seed++);
@@ -231,26 +255,37 @@ void checkBinary(const char *op, const std::function<double(double, double)> &re
       want[i] = ref(va, vb);
     }
     expectNear(out, want, compare ? 0.0 : tolOf<T>(),
-               std::string(op) + " " + shapeToString(c.a) + " " + shapeToString(c.b));
+               std::string(op) + " " + shapeToString(c.a) + " " +
+                   shapeToString(c.b));
   }
 }
 
 TYPED_TEST(FloatKernels, BinaryArithmeticBroadcasts) {
   using T = TypeParam;
-  checkBinary<T>("add", [](double a, double b) { return a + b; }, -2, 2);
-  checkBinary<T>("sub", [](double a, double b) { return a - b; }, -2, 2);
-  checkBinary<T>("mul", [](double a, double b) { return a * b; }, -2, 2);
-  checkBinary<T>("div", [](double a, double b) { return a / b; }, 0.5, 2);
-  checkBinary<T>("pow", [](double a, double b) { return std::pow(a, b); }, 0.5, 2);
-  checkBinary<T>("max", [](double a, double b) { return std::max(a, b); }, -2, 2);
-  checkBinary<T>("min", [](double a, double b) { return std::min(a, b); }, -2, 2);
+  checkBinary<T>(
+      "add", [](double a, double b) { return a + b; }, -2, 2);
+  checkBinary<T>(
+      "sub", [](double a, double b) { return a - b; }, -2, 2);
+  checkBinary<T>(
+      "mul", [](double a, double b) { return a * b; }, -2, 2);
+  checkBinary<T>(
+      "div", [](double a, double b) { return a / b; }, 0.5, 2);
+  checkBinary<T>(
+      "pow", [](double a, double b) { return std::pow(a, b); }, 0.5, 2);
+  checkBinary<T>(
+      "max", [](double a, double b) { return std::max(a, b); }, -2, 2);
+  checkBinary<T>(
+      "min", [](double a, double b) { return std::min(a, b); }, -2, 2);
 }
 
 TYPED_TEST(FloatKernels, CompareBroadcasts) {
   using T = TypeParam;
-  checkBinary<T>("equal", [](double a, double b) { return double(a == b); }, -2, 2, true);
-  checkBinary<T>("less", [](double a, double b) { return double(a < b); }, -2, 2, true);
-  checkBinary<T>("greater", [](double a, double b) { return double(a > b); }, -2, 2, true);
+  checkBinary<T>(
+      "equal", [](double a, double b) { return double(a == b); }, -2, 2, true);
+  checkBinary<T>(
+      "less", [](double a, double b) { return double(a < b); }, -2, 2, true);
+  checkBinary<T>(
+      "greater", [](double a, double b) { return double(a > b); }, -2, 2, true);
 }
 
 TYPED_TEST(FloatKernels, MaxMinPropagateNaN) {
@@ -317,7 +352,9 @@ TEST(IntKernels, LargeI64BroadcastParallel) {
     b.as<int64_t>()[i] = (int64_t(1) << 40) + i;
   runOk("mul", {&a, &b}, out);
   for (int64_t i = 0; i < out.numElements(); ++i)
-    ASSERT_EQ(out.as<int64_t>()[i], (i * 3 - 7) * ((int64_t(1) << 40) + i % 100)) << i;
+    ASSERT_EQ(out.as<int64_t>()[i],
+              (i * 3 - 7) * ((int64_t(1) << 40) + i % 100))
+        << i;
 }
 
 TEST(BoolKernels, LogicAndEqual) {
@@ -342,8 +379,8 @@ TEST(BoolKernels, LogicAndEqual) {
 //===----------------------------------------------------------------------===//
 
 template <typename T>
-void checkUnary(const char *op, const std::function<double(double)> &ref, double lo,
-                double hi) {
+void checkUnary(const char *op, const std::function<double(double)> &ref,
+                double lo, double hi) {
   for (Shape shape : {Shape{2, 3, 5}, Shape{}, Shape{50000}}) {
     Tensor x = randomTensor<T>(shape, lo, hi, 7);
     Tensor out(dtypeOf<T>(), shape);
@@ -357,20 +394,34 @@ void checkUnary(const char *op, const std::function<double(double)> &ref, double
 
 TYPED_TEST(FloatKernels, UnaryMatchesLibm) {
   using T = TypeParam;
-  checkUnary<T>("neg", [](double x) { return -x; }, -3, 3);
-  checkUnary<T>("exp", [](double x) { return std::exp(x); }, -3, 3);
-  checkUnary<T>("log", [](double x) { return std::log(x); }, 0.1, 5);
-  checkUnary<T>("sqrt", [](double x) { return std::sqrt(x); }, 0, 5);
-  checkUnary<T>("reciprocal", [](double x) { return 1 / x; }, 0.5, 5);
-  checkUnary<T>("tanh", [](double x) { return std::tanh(x); }, -3, 3);
-  checkUnary<T>("erf", [](double x) { return std::erf(x); }, -3, 3);
-  checkUnary<T>("sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }, -6, 6);
-  checkUnary<T>("softplus", [](double x) { return std::log(1 + std::exp(x)); }, -6, 6);
-  checkUnary<T>("relu", [](double x) { return x > 0 ? x : 0; }, -3, 3);
-  checkUnary<T>("cos", [](double x) { return std::cos(x); }, -3, 3);
-  checkUnary<T>("sin", [](double x) { return std::sin(x); }, -3, 3);
-  checkUnary<T>("abs", [](double x) { return std::fabs(x); }, -3, 3);
-  checkUnary<T>("identity", [](double x) { return x; }, -3, 3);
+  checkUnary<T>(
+      "neg", [](double x) { return -x; }, -3, 3);
+  checkUnary<T>(
+      "exp", [](double x) { return std::exp(x); }, -3, 3);
+  checkUnary<T>(
+      "log", [](double x) { return std::log(x); }, 0.1, 5);
+  checkUnary<T>(
+      "sqrt", [](double x) { return std::sqrt(x); }, 0, 5);
+  checkUnary<T>(
+      "reciprocal", [](double x) { return 1 / x; }, 0.5, 5);
+  checkUnary<T>(
+      "tanh", [](double x) { return std::tanh(x); }, -3, 3);
+  checkUnary<T>(
+      "erf", [](double x) { return std::erf(x); }, -3, 3);
+  checkUnary<T>(
+      "sigmoid", [](double x) { return 1 / (1 + std::exp(-x)); }, -6, 6);
+  checkUnary<T>(
+      "softplus", [](double x) { return std::log(1 + std::exp(x)); }, -6, 6);
+  checkUnary<T>(
+      "relu", [](double x) { return x > 0 ? x : 0; }, -3, 3);
+  checkUnary<T>(
+      "cos", [](double x) { return std::cos(x); }, -3, 3);
+  checkUnary<T>(
+      "sin", [](double x) { return std::sin(x); }, -3, 3);
+  checkUnary<T>(
+      "abs", [](double x) { return std::fabs(x); }, -3, 3);
+  checkUnary<T>(
+      "identity", [](double x) { return x; }, -3, 3);
 }
 
 TYPED_TEST(FloatKernels, SoftplusAndSigmoidDoNotOverflow) {
@@ -382,7 +433,8 @@ TYPED_TEST(FloatKernels, SoftplusAndSigmoidDoNotOverflow) {
   EXPECT_EQ(v[0], 100.0);
   EXPECT_EQ(v[2], 1000.0);
   EXPECT_EQ(v[3], 0.0);
-  // log1p(exp(-100)) = 3.72e-44: a float denormal (few digits), a double normal.
+  // log1p(exp(-100)) = 3.72e-44: a float denormal (few digits), a double
+  // normal.
   ASSERT_TRUE(std::isfinite(v[1]));
   EXPECT_NEAR(v[1], std::exp(-100.0),
               std::exp(-100.0) * (std::is_same_v<T, float> ? 5e-2 : 1e-12));
@@ -424,7 +476,7 @@ TEST(CastKernel, FloatToInt64Truncates) {
   EXPECT_EQ(o[2], 0);
   EXPECT_EQ(o[3], 1);
   EXPECT_EQ(o[4], int64_t(float(3e10)));
-  EXPECT_EQ(o[5], 0); // NaN
+  EXPECT_EQ(o[5], 0);                                   // NaN
   EXPECT_EQ(o[6], std::numeric_limits<int64_t>::max()); // saturates
 }
 
@@ -460,11 +512,13 @@ TEST(CastKernel, BetweenTypes) {
 
 TEST(CastKernel, HalfAndBFloat16RoundTrip) {
   const double inf = std::numeric_limits<double>::infinity();
-  Tensor x = tensor<float>({7}, {1.0, -0.5, 65504, 70000, 5.960464477539063e-08, 1.0009765625, 3.14159});
+  Tensor x = tensor<float>({7}, {1.0, -0.5, 65504, 70000, 5.960464477539063e-08,
+                                 1.0009765625, 3.14159});
   Tensor h(DType::F16, {7}), back(DType::F32, {7});
   runOk("cast", {&x}, h);
   runOk("cast", {&h}, back);
-  expectExact(back, {1.0, -0.5, 65504, inf, 5.960464477539063e-08, 1.0009765625, 3.140625});
+  expectExact(back, {1.0, -0.5, 65504, inf, 5.960464477539063e-08, 1.0009765625,
+                     3.140625});
   Tensor bf(DType::BF16, {7});
   runOk("cast", {&x}, bf);
   runOk("cast", {&bf}, back);
@@ -512,14 +566,16 @@ TEST(WhereKernel, Int64) {
 
 /// Naive batched matmul with numpy batch broadcasting on rank >= 2 operands.
 template <typename T>
-std::vector<double> naiveMatmul(const Tensor &a, const Tensor &b, const Shape &out) {
+std::vector<double> naiveMatmul(const Tensor &a, const Tensor &b,
+                                const Shape &out) {
   const Shape &as = a.shape(), &bs = b.shape();
   int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
   Shape aBatch(as.begin(), as.end() - 2), bBatch(bs.begin(), bs.end() - 2);
   Shape batch(out.begin(), out.end() - 2);
   std::vector<double> r;
   for (int64_t bi = 0; bi < numElements(batch); ++bi) {
-    int64_t ab = broadcastIndex(aBatch, batch, bi), bb = broadcastIndex(bBatch, batch, bi);
+    int64_t ab = broadcastIndex(aBatch, batch, bi),
+            bb = broadcastIndex(bBatch, batch, bi);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
         double s = 0;
@@ -545,7 +601,8 @@ TYPED_TEST(FloatKernels, MatMulBatchBroadcast) {
            {{2, 3, 4}, {2, 4, 5}, {2, 3, 5}},
            {{1, 3, 4}, {2, 1, 4, 5}, {2, 1, 3, 5}},
        }) {
-    Tensor a = randomTensor<T>(c.a, -1, 1, 11), b = randomTensor<T>(c.b, -1, 1, 12);
+    Tensor a = randomTensor<T>(c.a, -1, 1, 11),
+           b = randomTensor<T>(c.b, -1, 1, 12);
     Tensor out(dtypeOf<T>(), c.out);
     runOk("matmul", {&a, &b}, out);
     expectNear(out, naiveMatmul<T>(a, b, c.out), tolOf<T>(),
@@ -572,13 +629,16 @@ TYPED_TEST(FloatKernels, GemmTransposesAndBias) {
   const double alpha = 0.5, beta = 2.0;
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
-      for (Shape cShape : {Shape{}, Shape{n}, Shape{m, 1}, Shape{m, n}, Shape{1, n}}) {
+      for (Shape cShape :
+           {Shape{}, Shape{n}, Shape{m, 1}, Shape{m, n}, Shape{1, n}}) {
         Tensor a = randomTensor<T>(ta ? Shape{k, m} : Shape{m, k}, -1, 1, 21);
         Tensor b = randomTensor<T>(tb ? Shape{n, k} : Shape{k, n}, -1, 1, 22);
         Tensor c = randomTensor<T>(cShape, -1, 1, 23);
         Tensor out(dtypeOf<T>(), {m, n});
         runOk("gemm", {&a, &b, &c}, out,
-              attrs({{"alpha", alpha}, {"beta", beta}, {"trans_a", int64_t(ta)},
+              attrs({{"alpha", alpha},
+                     {"beta", beta},
+                     {"trans_a", int64_t(ta)},
                      {"trans_b", int64_t(tb)}}));
         std::vector<double> want;
         for (int64_t i = 0; i < m; ++i)
@@ -641,10 +701,10 @@ TEST(LayoutKernels, Transpose) {
   checkTranspose<float>({2, 3, 4}, {2, 0, 1});
   checkTranspose<double>({2, 3, 4}, {1, 0, 2});
   checkTranspose<int64_t>({2, 3, 4, 5}, {0, 2, 3, 1});
-  checkTranspose<float>({100, 70}, {1, 0});         // tiled path
-  checkTranspose<double>({3, 64, 48}, {0, 2, 1});   // tiled, batched
+  checkTranspose<float>({100, 70}, {1, 0});       // tiled path
+  checkTranspose<double>({3, 64, 48}, {0, 2, 1}); // tiled, batched
   checkTranspose<int32_t>({2, 40, 3, 50}, {3, 1, 2, 0});
-  checkTranspose<float>({300, 200}, {1, 0});        // tiled, parallel
+  checkTranspose<float>({300, 200}, {1, 0}); // tiled, parallel
   checkTranspose<float>({5}, {0});
   Tensor b = boolTensor({2, 3}, {1, 0, 0, 0, 1, 1});
   Tensor bt(DType::Bool, {3, 2});
@@ -683,12 +743,24 @@ TEST(LayoutKernels, SliceWithNegativeSteps) {
     x.as<float>()[i] = float(i);
   Tensor out(DType::F32, {4, 3});
   runOk("slice", {&x}, out,
-        attrs({{"starts", std::vector<int64_t>{3, 4}}, {"steps", std::vector<int64_t>{-1, -2}}}));
+        attrs({{"starts", std::vector<int64_t>{3, 4}},
+               {"steps", std::vector<int64_t>{-1, -2}}}));
   expectExact(out, {19, 17, 15, 14, 12, 10, 9, 7, 5, 4, 2, 0});
   Tensor out2(DType::F32, {2, 2});
   runOk("slice", {&x}, out2,
-        attrs({{"starts", std::vector<int64_t>{1, 1}}, {"steps", std::vector<int64_t>{2, 3}}}));
+        attrs({{"starts", std::vector<int64_t>{1, 1}},
+               {"steps", std::vector<int64_t>{2, 3}}}));
   expectExact(out2, {6, 9, 16, 19});
+  // `sizes`, when given, must agree with the output shape.
+  EXPECT_FALSE(run("slice", {&x}, out2,
+                   attrs({{"starts", std::vector<int64_t>{1, 1}},
+                          {"steps", std::vector<int64_t>{2, 3}},
+                          {"sizes", std::vector<int64_t>{2, 1}}}))
+                   .ok());
+  runOk("slice", {&x}, out2,
+        attrs({{"starts", std::vector<int64_t>{1, 1}},
+               {"steps", std::vector<int64_t>{2, 3}},
+               {"sizes", std::vector<int64_t>{2, 2}}}));
   // Reading past either end is an error, not an out-of-bounds read.
   Tensor out3(DType::F32, {4, 3});
   EXPECT_FALSE(run("slice", {&x}, out3,
@@ -705,7 +777,8 @@ TEST(LayoutKernels, SliceWithNegativeSteps) {
   Tensor big = randomTensor<double>({100, 400}, -1, 1, 41);
   Tensor rev(DType::F64, {100, 400});
   runOk("slice", {&big}, rev,
-        attrs({{"starts", std::vector<int64_t>{0, 399}}, {"steps", std::vector<int64_t>{1, -1}}}));
+        attrs({{"starts", std::vector<int64_t>{0, 399}},
+               {"steps", std::vector<int64_t>{1, -1}}}));
   std::vector<double> vb = values(big), want;
   for (int i = 0; i < 100; ++i)
     for (int j = 0; j < 400; ++j)
@@ -715,21 +788,25 @@ TEST(LayoutKernels, SliceWithNegativeSteps) {
 
 TEST(LayoutKernels, Concat) {
   Tensor a = tensor<float>({2, 1, 3}, {1, 2, 3, 4, 5, 6});
-  Tensor b = tensor<float>({2, 2, 3}, {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
+  Tensor b = tensor<float>({2, 2, 3},
+                           {10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
   Tensor out(DType::F32, {2, 3, 3});
   runOk("concat", {&a, &b}, out, attrs({{"axis", int64_t(1)}}));
-  expectExact(out, {1, 2, 3, 10, 11, 12, 13, 14, 15, 4, 5, 6, 16, 17, 18, 19, 20, 21});
+  expectExact(
+      out, {1, 2, 3, 10, 11, 12, 13, 14, 15, 4, 5, 6, 16, 17, 18, 19, 20, 21});
   Tensor c = tensor<int64_t>({1, 2}, {1, 2});
   Tensor d = tensor<int64_t>({2, 2}, {3, 4, 5, 6});
   Tensor out0(DType::I64, {3, 2});
   runOk("concat", {&c, &d}, out0, attrs({{"axis", int64_t(0)}}));
   expectExact(out0, {1, 2, 3, 4, 5, 6});
   Tensor bad(DType::I64, {4, 2});
-  EXPECT_FALSE(run("concat", {&c, &d}, bad, attrs({{"axis", int64_t(0)}})).ok());
+  EXPECT_FALSE(
+      run("concat", {&c, &d}, bad, attrs({{"axis", int64_t(0)}})).ok());
 }
 
 TEST(LayoutKernels, GatherNegativeIndexAndRange) {
-  Tensor data = tensor<float>({3, 4}, {0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23});
+  Tensor data =
+      tensor<float>({3, 4}, {0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23});
   Tensor idx = tensor<int64_t>({2}, {-1, 0});
   Tensor out(DType::F32, {3, 2});
   runOk("gather", {&data, &idx}, out, attrs({{"axis", int64_t(1)}}));
@@ -737,16 +814,19 @@ TEST(LayoutKernels, GatherNegativeIndexAndRange) {
   Tensor idx32 = tensor<int32_t>({2, 2}, {2, -3, 1, 1});
   Tensor out0(DType::F32, {2, 2, 4});
   runOk("gather", {&data, &idx32}, out0, attrs({{"axis", int64_t(0)}}));
-  expectExact(out0, {20, 21, 22, 23, 0, 1, 2, 3, 10, 11, 12, 13, 10, 11, 12, 13});
+  expectExact(out0,
+              {20, 21, 22, 23, 0, 1, 2, 3, 10, 11, 12, 13, 10, 11, 12, 13});
   for (int64_t bad : {4, -5}) {
     Tensor bi = tensor<int64_t>({2}, {0, double(bad)});
     Status s = run("gather", {&data, &bi}, out, attrs({{"axis", int64_t(1)}}));
     EXPECT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.message().rfind("gather:", 0), 0u) << s.message();
-    EXPECT_NE(s.message().find("out of range"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("out of range"), std::string::npos)
+        << s.message();
   }
   Tensor fidx = tensor<float>({2}, {0, 1});
-  EXPECT_FALSE(run("gather", {&data, &fidx}, out, attrs({{"axis", int64_t(1)}})).ok());
+  EXPECT_FALSE(
+      run("gather", {&data, &fidx}, out, attrs({{"axis", int64_t(1)}})).ok());
 }
 
 TEST(LayoutKernels, TriluUpperLower) {
@@ -765,12 +845,14 @@ TEST(LayoutKernels, TriluUpperLower) {
             bool keep = upper ? j - i >= k : j - i <= k;
             want.push_back(keep ? x.as<double>()[b * 12 + i * 4 + j] : 0);
           }
-      expectExact(out, want, "upper=" + std::to_string(upper) + " k=" + std::to_string(k));
+      expectExact(out, want,
+                  "upper=" + std::to_string(upper) + " k=" + std::to_string(k));
     }
   // Hand-checked: lower, k = -1 of a 3x3 of ones.
   Tensor ones = tensor<int64_t>({3, 3}, {1, 1, 1, 1, 1, 1, 1, 1, 1});
   Tensor lo(DType::I64, {3, 3});
-  runOk("trilu", {&ones}, lo, attrs({{"upper", int64_t(0)}, {"k", int64_t(-1)}}));
+  runOk("trilu", {&ones}, lo,
+        attrs({{"upper", int64_t(0)}, {"k", int64_t(-1)}}));
   expectExact(lo, {0, 0, 0, 1, 0, 0, 1, 1, 0});
 }
 
@@ -779,7 +861,11 @@ TEST(LayoutKernels, RangeAndFill) {
   runOk("range", {}, r, attrs({{"start", 1.0}, {"delta", 0.5}}));
   expectExact(r, {1, 1.5, 2, 2.5, 3});
   Tensor ri(DType::I64, {4});
-  runOk("range", {}, ri, attrs({{"start", int64_t(10)}, {"delta", int64_t(-3)}}));
+  runOk("range", {}, ri,
+        attrs({{"start", int64_t(10)}, {"delta", int64_t(-3)}}));
+  expectExact(ri, {10, 7, 4, 1});
+  runOk("range", {}, ri,
+        attrs({{"start", 10.0}, {"delta", -3.0}})); // F64Attr form
   expectExact(ri, {10, 7, 4, 1});
   Tensor rd(DType::F64, {3});
   runOk("range", {}, rd, attrs({{"start", int64_t(2)}, {"delta", 0.25}}));
@@ -807,8 +893,9 @@ TEST(LayoutKernels, RangeAndFill) {
 enum class Red { Sum, Mean, Max };
 
 template <typename T>
-void checkReduce(const char *op, Red kind, const Shape &in, const std::vector<int64_t> &axes,
-                 int64_t keepdims, unsigned seed) {
+void checkReduce(const char *op, Red kind, const Shape &in,
+                 const std::vector<int64_t> &axes, int64_t keepdims,
+                 unsigned seed) {
   Tensor x = randomTensor<T>(in, -2, 2, seed);
   std::vector<int64_t> all = axes;
   if (all.empty())
@@ -826,8 +913,9 @@ void checkReduce(const char *op, Red kind, const Shape &in, const std::vector<in
     am.set("axes", axes);
   runOk(op, {&x}, out, am);
   // Reference: visit every input element, accumulate into its kept slot.
-  std::vector<double> acc(size_t(numElements(kept)),
-                          kind == Red::Max ? -std::numeric_limits<double>::infinity() : 0.0);
+  std::vector<double> acc(
+      size_t(numElements(kept)),
+      kind == Red::Max ? -std::numeric_limits<double>::infinity() : 0.0);
   std::vector<double> vx = values(x);
   for (int64_t i = 0; i < x.numElements(); ++i) {
     std::vector<int64_t> idx = unflatten(in, i);
@@ -840,7 +928,8 @@ void checkReduce(const char *op, Red kind, const Shape &in, const std::vector<in
     for (double &v : acc)
       v /= double(x.numElements() / numElements(kept));
   expectNear(out, acc, tolOf<T>(),
-             std::string(op) + " " + shapeToString(in) + " keepdims=" + std::to_string(keepdims));
+             std::string(op) + " " + shapeToString(in) +
+                 " keepdims=" + std::to_string(keepdims));
 }
 
 TYPED_TEST(FloatKernels, Reductions) {
@@ -872,7 +961,8 @@ TYPED_TEST(FloatKernels, ReduceMaxPropagatesNaN) {
   using T = TypeParam;
   Tensor x = tensor<T>({2, 3}, {1, std::nan(""), 3, 4, 5, 6});
   Tensor out(dtypeOf<T>(), {2});
-  runOk("reduce_max", {&x}, out, attrs({{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t(0)}}));
+  runOk("reduce_max", {&x}, out,
+        attrs({{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t(0)}}));
   std::vector<double> v = values(out);
   EXPECT_TRUE(std::isnan(v[0]));
   EXPECT_EQ(v[1], 6);
@@ -881,15 +971,18 @@ TYPED_TEST(FloatKernels, ReduceMaxPropagatesNaN) {
 TEST(IntKernels, Reductions) {
   Tensor x = tensor<int64_t>({2, 3}, {1, -2, 3, 4, 5, -6});
   Tensor o0(DType::I64, {3}), o1(DType::I64, {2, 1});
-  runOk("reduce_sum", {&x}, o0, attrs({{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t(0)}}));
+  runOk("reduce_sum", {&x}, o0,
+        attrs({{"axes", std::vector<int64_t>{0}}, {"keepdims", int64_t(0)}}));
   expectExact(o0, {5, 3, -3});
-  runOk("reduce_max", {&x}, o1, attrs({{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t(1)}}));
+  runOk("reduce_max", {&x}, o1,
+        attrs({{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t(1)}}));
   expectExact(o1, {3, 5});
   Tensor x32 = tensor<int32_t>({4}, {7, 8, 9, 10});
   Tensor s32(DType::I32, {});
   runOk("reduce_sum", {&x32}, s32, attrs({{"keepdims", int64_t(0)}}));
   expectExact(s32, {34});
-  Status s = run("reduce_mean", {&x}, o0, attrs({{"axes", std::vector<int64_t>{0}}}));
+  Status s =
+      run("reduce_mean", {&x}, o0, attrs({{"axes", std::vector<int64_t>{0}}}));
   EXPECT_FALSE(s.ok());
 }
 
@@ -897,7 +990,8 @@ TEST(IntKernels, Reductions) {
 // softmax, log_softmax
 //===----------------------------------------------------------------------===//
 
-template <typename T> void checkSoftmax(const Shape &shape, int64_t axis, unsigned seed) {
+template <typename T>
+void checkSoftmax(const Shape &shape, int64_t axis, unsigned seed) {
   Tensor x = randomTensor<T>(shape, -5, 5, seed);
   Tensor y(dtypeOf<T>(), shape), ly(dtypeOf<T>(), shape);
   runOk("softmax", {&x}, y, attrs({{"axis", axis}}));
@@ -927,9 +1021,9 @@ TYPED_TEST(FloatKernels, SoftmaxAlongAnyAxis) {
   for (int64_t axis = 0; axis < 3; ++axis)
     checkSoftmax<T>({3, 4, 5}, axis, 51 + unsigned(axis));
   checkSoftmax<T>({7}, 0, 55);
-  checkSoftmax<T>({4, 300, 30}, 1, 56);  // parallel, non-last axis
-  checkSoftmax<T>({2, 3, 600}, 1, 57);   // several column blocks
-  checkSoftmax<T>({200, 300}, 1, 58);    // parallel rows
+  checkSoftmax<T>({4, 300, 30}, 1, 56); // parallel, non-last axis
+  checkSoftmax<T>({2, 3, 600}, 1, 57);  // several column blocks
+  checkSoftmax<T>({200, 300}, 1, 58);   // parallel rows
   checkSoftmax<T>({200, 300}, 0, 59);
 }
 
@@ -940,18 +1034,21 @@ TYPED_TEST(FloatKernels, SoftmaxIsStableForLargeInputs) {
   runOk("softmax", {&x}, y, attrs({{"axis", int64_t(0)}}));
   expectNear(y, {0.5, 0.5, 0}, tolOf<T>());
   runOk("log_softmax", {&x}, y, attrs({{"axis", int64_t(0)}}));
-  expectNear(y, {-std::log(2.0), -std::log(2.0), -2000 - std::log(2.0)}, tolOf<T>());
+  expectNear(y, {-std::log(2.0), -std::log(2.0), -2000 - std::log(2.0)},
+             tolOf<T>());
 }
 
 //===----------------------------------------------------------------------===//
 // layer_norm
 //===----------------------------------------------------------------------===//
 
-template <typename T> void checkLayerNorm(const Shape &shape, int64_t axis, bool withBias) {
+template <typename T>
+void checkLayerNorm(const Shape &shape, int64_t axis, bool withBias) {
   const double eps = 1e-5;
   Tensor x = randomTensor<T>(shape, -3, 3, 61);
   Shape norm(shape.begin() + axis, shape.end());
-  Tensor g = randomTensor<T>(norm, 0.5, 1.5, 62), b = randomTensor<T>(norm, -1, 1, 63);
+  Tensor g = randomTensor<T>(norm, 0.5, 1.5, 62),
+         b = randomTensor<T>(norm, -1, 1, 63);
   Tensor y(dtypeOf<T>(), shape);
   std::vector<const Tensor *> ins = {&x, &g};
   if (withBias)
@@ -972,7 +1069,8 @@ template <typename T> void checkLayerNorm(const Shape &shape, int64_t axis, bool
                      (withBias ? vb[i] : 0));
   }
   expectNear(y, want, tolOf<T>(),
-             "layer_norm " + shapeToString(shape) + " axis " + std::to_string(axis));
+             "layer_norm " + shapeToString(shape) + " axis " +
+                 std::to_string(axis));
 }
 
 TYPED_TEST(FloatKernels, LayerNorm) {
@@ -989,7 +1087,8 @@ TYPED_TEST(FloatKernels, LayerNorm) {
 // selective_scan
 //===----------------------------------------------------------------------===//
 
-template <typename T> void checkSelectiveScan(int64_t B, int64_t S, int64_t E, int64_t N) {
+template <typename T>
+void checkSelectiveScan(int64_t B, int64_t S, int64_t E, int64_t N) {
   Tensor u = randomTensor<T>({B, S, E}, -1, 1, 71);
   Tensor delta = randomTensor<T>({B, S, E}, 0.01, 0.5, 72);
   Tensor A = randomTensor<T>({E, N}, -2, -0.1, 73);
@@ -997,30 +1096,33 @@ template <typename T> void checkSelectiveScan(int64_t B, int64_t S, int64_t E, i
   Tensor C = randomTensor<T>({B, S, N}, -1, 1, 75);
   Tensor y(dtypeOf<T>(), {B, S, E});
   runOk("selective_scan", {&u, &delta, &A, &Bm, &C}, y);
-  std::vector<double> vu = values(u), vd = values(delta), va = values(A), vb = values(Bm),
-                      vc = values(C), want(size_t(B * S * E));
+  std::vector<double> vu = values(u), vd = values(delta), va = values(A),
+                      vb = values(Bm), vc = values(C), want(size_t(B * S * E));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t e = 0; e < E; ++e) {
       std::vector<double> h(size_t(N), 0.0);
       for (int64_t s = 0; s < S; ++s) {
-        double d = vd[(b * S + s) * E + e], x = vu[(b * S + s) * E + e], acc = 0;
+        double d = vd[(b * S + s) * E + e], x = vu[(b * S + s) * E + e],
+               acc = 0;
         for (int64_t n = 0; n < N; ++n) {
-          h[n] = std::exp(d * va[e * N + n]) * h[n] + d * x * vb[(b * S + s) * N + n];
+          h[n] = std::exp(d * va[e * N + n]) * h[n] +
+                 d * x * vb[(b * S + s) * N + n];
           acc += h[n] * vc[(b * S + s) * N + n];
         }
         want[(b * S + s) * E + e] = acc;
       }
     }
   expectNear(y, want, tolOf<T>(),
-             "selective_scan B=" + std::to_string(B) + " S=" + std::to_string(S) +
-                 " E=" + std::to_string(E) + " N=" + std::to_string(N));
+             "selective_scan B=" + std::to_string(B) +
+                 " S=" + std::to_string(S) + " E=" + std::to_string(E) +
+                 " N=" + std::to_string(N));
 }
 
 TYPED_TEST(FloatKernels, SelectiveScanMatchesNaiveLoop) {
   using T = TypeParam;
   checkSelectiveScan<T>(1, 1, 1, 1);
-  checkSelectiveScan<T>(2, 7, 19, 5);    // E crosses a channel block
-  checkSelectiveScan<T>(2, 64, 40, 16);  // parallel
+  checkSelectiveScan<T>(2, 7, 19, 5);   // E crosses a channel block
+  checkSelectiveScan<T>(2, 64, 40, 16); // parallel
 }
 
 TEST(SelectiveScanKernel, HandComputed) {
@@ -1040,8 +1142,8 @@ TEST(SelectiveScanKernel, HandComputed) {
 // Error reporting
 //===----------------------------------------------------------------------===//
 
-void expectError(const char *op, const std::vector<const Tensor *> &ins, const Tensor &out,
-                 const AttrMap &am = {}) {
+void expectError(const char *op, const std::vector<const Tensor *> &ins,
+                 const Tensor &out, const AttrMap &am = {}) {
   Status s = run(op, ins, out, am);
   EXPECT_FALSE(s.ok()) << op;
   EXPECT_EQ(s.message().rfind(std::string(op) + ":", 0), 0u) << s.message();
@@ -1069,12 +1171,12 @@ TEST(KernelErrors, WrongDTypes) {
   Tensor i = tensor<int64_t>({2}, {1, 2});
   Tensor b = boolTensor({2}, {1, 0});
   Tensor outF(DType::F32, {2}), outI(DType::I64, {2}), outB(DType::Bool, {2});
-  expectError("add", {&f, &d}, outF);    // mixed input dtypes
-  expectError("add", {&f, &f}, outI);    // wrong output dtype
-  expectError("less", {&f, &f}, outF);   // comparison must write bool
-  expectError("and", {&f, &f}, outF);    // logic is bool only
-  expectError("less", {&b, &b}, outB);   // only equal takes bool
-  expectError("pow", {&i, &i}, outI);    // pow is float only
+  expectError("add", {&f, &d}, outF);  // mixed input dtypes
+  expectError("add", {&f, &f}, outI);  // wrong output dtype
+  expectError("less", {&f, &f}, outF); // comparison must write bool
+  expectError("and", {&f, &f}, outF);  // logic is bool only
+  expectError("less", {&b, &b}, outB); // only equal takes bool
+  expectError("pow", {&i, &i}, outI);  // pow is float only
   expectError("exp", {&i}, outI);
   expectError("not", {&f}, outF);
   expectError("softmax", {&i}, outI);
@@ -1094,16 +1196,20 @@ TEST(KernelErrors, WrongShapes) {
   expectError("add", {&a, &b}, out); // does not broadcast
   Tensor wrongOut(DType::F32, {3, 2});
   expectError("add", {&a, &a}, wrongOut);
-  Tensor bigOut(DType::F32, {4, 2, 3}); // larger than the broadcast of the inputs
+  Tensor bigOut(DType::F32,
+                {4, 2, 3}); // larger than the broadcast of the inputs
   expectError("add", {&a, &a}, bigOut);
   Tensor m = tensor<float>({2, 2}, {1, 2, 3, 4});
   Tensor mo(DType::F32, {2, 2});
   expectError("matmul", {&a, &m}, mo); // K mismatch
-  expectError("transpose", {&a}, out, attrs({{"perm", std::vector<int64_t>{0, 0}}}));
+  expectError("transpose", {&a}, out,
+              attrs({{"perm", std::vector<int64_t>{0, 0}}}));
   expectError("softmax", {&a}, out, attrs({{"axis", int64_t(2)}}));
   Tensor r(DType::F32, {2});
-  expectError("reduce_sum", {&a}, r, attrs({{"axes", std::vector<int64_t>{0}}}));
-  expectError("reduce_sum", {&a}, out, attrs({{"axes", std::vector<int64_t>{1, 0}}}));
+  expectError("reduce_sum", {&a}, r,
+              attrs({{"axes", std::vector<int64_t>{0}}}));
+  expectError("reduce_sum", {&a}, out,
+              attrs({{"axes", std::vector<int64_t>{1, 0}}}));
   expectError("trilu", {&b}, b);
 }
 
