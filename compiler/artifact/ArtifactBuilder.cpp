@@ -169,8 +169,9 @@ LogicalResult ManifestBuilder::lowerKernelOp(Operation *op) {
 }
 
 void ManifestBuilder::planArena() {
-  // Live interval of each arena tensor, in schedule steps; inputs live from
-  // the start and outputs to the end, so the caller can read them.
+  // Live interval of each arena tensor, in schedule steps. Inputs live for
+  // the whole run (a run may be repeated without setting them again) and
+  // outputs to the end, so the caller can read them.
   int64_t end = int64_t(m_.schedule.size());
   std::vector<BufferLifetime> lifetimes(m_.tensors.size());
   std::vector<bool> inArena(m_.tensors.size(), false);
@@ -188,6 +189,8 @@ void ManifestBuilder::planArena() {
       lifetimes[id].last = std::max(lifetimes[id].last, s);
   }
   for (int64_t id : m_.outputs)
+    lifetimes[id].last = end;
+  for (int64_t id : m_.inputs)
     lifetimes[id].last = end;
   std::vector<BufferLifetime> arenaBuffers;
   std::vector<size_t> arenaIds;
