@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Traits.h"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -681,6 +682,224 @@ LogicalResult convertLayerNorm(NodeContext &ctx) {
                                                     b.getF64FloatAttr(ctx.floatAttr("epsilon", 1e-5))));
 }
 
+LogicalResult convertClip(NodeContext &ctx) {
+  if (failed(ctx.requireInputs(1, 3)))
+    return failure();
+  Value v = ctx.input(0);
+  // Bounds are tensors too (opset >= 11): max(x, lo) then min(., hi).
+  if (ctx.hasInput(1)) {
+    FailureOr<Value> lo = ctx.create<lc::MaxOp>(v, ctx.input(1));
+    if (failed(lo))
+      return failure();
+    v = *lo;
+  }
+  if (ctx.hasInput(2)) {
+    FailureOr<Value> hi = ctx.create<lc::MinOp>(v, ctx.input(2));
+    if (failed(hi))
+      return failure();
+    v = *hi;
+  }
+  ctx.setOutput(0, v);
+  return success();
+}
+
+/// Tile as reshape -> expand -> reshape: x[d0, d1] becomes [1, d0, 1, d1],
+/// broadcast to [r0, d0, r1, d1], then [r0*d0, r1*d1].
+LogicalResult convertTile(NodeContext &ctx) {
+  if (failed(ctx.requireInputs(2, 2)))
+    return failure();
+  FailureOr<SmallVector<int64_t>> repeats = ctx.constantInts(1, "repeats");
+  if (failed(repeats))
+    return failure();
+  auto in = ctx.inputType(0);
+  if (int64_t(repeats->size()) != in.getRank())
+    return ctx.error("repeats has " + Twine(repeats->size()) + " entries for rank " +
+                     Twine(in.getRank()));
+  SmallVector<int64_t> interleaved, expanded, result;
+  for (int64_t d = 0; d < in.getRank(); ++d) {
+    if ((*repeats)[d] < 0)
+      return ctx.error("repeats must be non-negative");
+    interleaved.append({1, in.getDimSize(d)});
+    expanded.append({(*repeats)[d], in.getDimSize(d)});
+    result.push_back((*repeats)[d] * in.getDimSize(d));
+  }
+  FailureOr<Value> spread = ctx.reshape(ctx.input(0), interleaved);
+  if (failed(spread))
+    return failure();
+  FailureOr<Value> broadcast = ctx.createTyped<lc::ExpandOp>(
+      RankedTensorType::get(expanded, in.getElementType()), *spread);
+  if (failed(broadcast))
+    return failure();
+  return setResult(ctx, ctx.reshape(*broadcast, result));
+}
+
+LogicalResult convertCumSum(NodeContext &ctx) {
+  if (failed(ctx.requireInputs(2, 2)))
+    return failure();
+  FailureOr<SmallVector<int64_t>> axis = ctx.constantInts(1, "axis");
+  if (failed(axis))
+    return failure();
+  if (axis->size() != 1)
+    return ctx.error("axis must hold one value");
+  FailureOr<int64_t> normalized = ctx.normalizeAxis(axis->front(), ctx.inputType(0).getRank());
+  if (failed(normalized))
+    return failure();
+  auto &b = ctx.builder;
+  return setResult(ctx, ctx.createTyped<lc::CumSumOp>(
+                            ctx.input(0).getType(), ctx.input(0), b.getI64IntegerAttr(*normalized),
+                            b.getBoolAttr(ctx.intAttr("exclusive", 0) != 0),
+                            b.getBoolAttr(ctx.intAttr("reverse", 0) != 0)));
+}
+
+LogicalResult convertMean(NodeContext &ctx) {
+  if (failed(variadic<lc::AddOp>()(ctx)))
+    return failure();
+  Value sum = ctx.outputs[0];
+  auto type = cast<RankedTensorType>(sum.getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return ctx.error("Mean needs float inputs");
+  auto countType = RankedTensorType::get({}, type.getElementType());
+  Value count = ctx.constant(DenseElementsAttr::get(
+      countType, FloatAttr::get(type.getElementType(), double(ctx.numInputs()))));
+  return setResult(ctx, ctx.create<lc::DivOp>(sum, count));
+}
+
+//===----------------------------------------------------------------------===//
+// Einsum: one or two operands, lowered to reductions, transposes, reshapes
+// and one batched matmul.
+//===----------------------------------------------------------------------===//
+
+/// An operand with one subscript letter per dim.
+struct Labelled {
+  Value value;
+  std::string labels;
+};
+
+FailureOr<Labelled> sumOut(NodeContext &ctx, Labelled x, const std::string &keep) {
+  SmallVector<int64_t> axes;
+  std::string kept;
+  for (size_t d = 0; d < x.labels.size(); ++d) {
+    if (keep.find(x.labels[d]) == std::string::npos)
+      axes.push_back(int64_t(d));
+    else
+      kept += x.labels[d];
+  }
+  if (axes.empty())
+    return x;
+  FailureOr<Value> reduced = ctx.create<lc::ReduceSumOp>(
+      x.value, ctx.builder.getDenseI64ArrayAttr(axes), ctx.builder.getBoolAttr(false));
+  if (failed(reduced))
+    return failure();
+  return Labelled{*reduced, kept};
+}
+
+FailureOr<Value> permuteTo(NodeContext &ctx, const Labelled &x, const std::string &order) {
+  SmallVector<int64_t> perm;
+  for (char c : order)
+    perm.push_back(int64_t(x.labels.find(c)));
+  return ctx.create<lc::TransposeOp>(x.value, ctx.builder.getDenseI64ArrayAttr(perm));
+}
+
+LogicalResult convertEinsum(NodeContext &ctx) {
+  const Attribute *eqAttr = ctx.attr("equation");
+  if (!eqAttr || eqAttr->kind != Attribute::Kind::String)
+    return ctx.error("Einsum needs an equation");
+  std::string eq;
+  for (char c : eqAttr->s)
+    if (c != ' ')
+      eq += c;
+  if (eq.find('.') != std::string::npos)
+    return ctx.error("Einsum equation '" + eq + "': ellipsis is not supported");
+  size_t arrow = eq.find("->");
+  std::string lhs = eq.substr(0, arrow);
+  std::vector<std::string> terms;
+  for (size_t pos = 0;;) {
+    size_t comma = lhs.find(',', pos);
+    terms.push_back(lhs.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (terms.size() != ctx.numInputs() || terms.size() > 2)
+    return ctx.error("Einsum equation '" + eq + "' must have one or two operands matching the inputs");
+  std::string out;
+  std::map<char, int64_t> sizes;
+  std::map<char, int> count;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    auto type = ctx.inputType(i);
+    if (int64_t(terms[i].size()) != type.getRank())
+      return ctx.error("Einsum term '" + terms[i] + "' does not match the rank of input " + Twine(i));
+    for (size_t d = 0; d < terms[i].size(); ++d) {
+      char c = terms[i][d];
+      if (!std::isalpha(static_cast<unsigned char>(c)))
+        return ctx.error("Einsum equation '" + eq + "' has an invalid subscript");
+      if (terms[i].find(c) != d)
+        return ctx.error("Einsum term '" + terms[i] + "' repeats a subscript (diagonals are not supported)");
+      auto [it, inserted] = sizes.insert({c, type.getDimSize(d)});
+      if (!inserted && it->second != type.getDimSize(d))
+        return ctx.error("Einsum subscript '" + Twine(c) + "' has sizes " + Twine(it->second) +
+                         " and " + Twine(type.getDimSize(d)));
+      ++count[c];
+    }
+  }
+  if (arrow != std::string::npos) {
+    out = eq.substr(arrow + 2);
+  } else {
+    for (const auto &[c, n] : count) // implicit mode: letters seen once, sorted
+      if (n == 1)
+        out += c;
+  }
+  for (char c : out)
+    if (!sizes.count(c))
+      return ctx.error("Einsum output subscript '" + Twine(c) + "' appears in no input");
+
+  if (terms.size() == 1) {
+    FailureOr<Labelled> reduced = sumOut(ctx, {ctx.input(0), terms[0]}, out);
+    if (failed(reduced))
+      return failure();
+    return setResult(ctx, permuteTo(ctx, *reduced, out));
+  }
+  // Letters only one operand has and the output lacks are summed first.
+  FailureOr<Labelled> a = sumOut(ctx, {ctx.input(0), terms[0]}, terms[1] + out);
+  FailureOr<Labelled> b = sumOut(ctx, {ctx.input(1), terms[1]}, terms[0] + out);
+  if (failed(a) || failed(b))
+    return failure();
+  std::string batch, contract, freeA, freeB;
+  for (char c : a->labels) {
+    bool inB = b->labels.find(c) != std::string::npos, inOut = out.find(c) != std::string::npos;
+    (inB ? (inOut ? batch : contract) : freeA) += c;
+  }
+  for (char c : b->labels)
+    if (a->labels.find(c) == std::string::npos)
+      freeB += c;
+  auto product = [&](const std::string &letters) {
+    int64_t p = 1;
+    for (char c : letters)
+      p *= sizes[c];
+    return p;
+  };
+  int64_t nb = product(batch), m = product(freeA), k = product(contract), n = product(freeB);
+  FailureOr<Value> at = permuteTo(ctx, *a, batch + freeA + contract);
+  FailureOr<Value> bt = permuteTo(ctx, *b, batch + contract + freeB);
+  if (failed(at) || failed(bt))
+    return failure();
+  FailureOr<Value> am = ctx.reshape(*at, {nb, m, k});
+  FailureOr<Value> bm = ctx.reshape(*bt, {nb, k, n});
+  if (failed(am) || failed(bm))
+    return failure();
+  FailureOr<Value> prod = ctx.create<lc::MatMulOp>(*am, *bm);
+  if (failed(prod))
+    return failure();
+  std::string labels = batch + freeA + freeB;
+  SmallVector<int64_t> shape;
+  for (char c : labels)
+    shape.push_back(sizes[c]);
+  FailureOr<Value> unflat = ctx.reshape(*prod, shape);
+  if (failed(unflat))
+    return failure();
+  return setResult(ctx, permuteTo(ctx, {*unflat, labels}, out));
+}
+
 LogicalResult convertSelectiveScan(NodeContext &ctx) {
   if (failed(ctx.requireInputs(5, 5)))
     return failure();
@@ -702,6 +921,11 @@ const std::map<std::string, NodeConverter> &nodeConverters() {
     onnx("Max", variadic<lc::MaxOp>());
     onnx("Min", variadic<lc::MinOp>());
     onnx("Sum", variadic<lc::AddOp>());
+    onnx("Mean", convertMean);
+    onnx("Clip", convertClip);
+    onnx("Tile", convertTile);
+    onnx("CumSum", convertCumSum);
+    onnx("Einsum", convertEinsum);
     onnx("Equal", binary<lc::EqualOp>());
     onnx("Less", binary<lc::LessOp>());
     onnx("Greater", binary<lc::GreaterOp>());

@@ -196,6 +196,16 @@ class Lc_ReduceOp<string mnemonic, string desc> : Lc_Op<mnemonic, [InferTypeOpAd
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
 }
 
+def Lc_CumSumOp : Lc_Op<"cumsum", [SameOperandsAndResultType]> {
+  let summary = "Running sum along one axis (ONNX CumSum)";
+  let arguments = (ins Lc_NumericTensor:$input, I64Attr:$axis,
+                       DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                       DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs Lc_NumericTensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
 def Lc_ReduceSumOp : Lc_ReduceOp<"reduce_sum", "Sum">;
 def Lc_ReduceMeanOp : Lc_ReduceOp<"reduce_mean", "Mean">;
 def Lc_ReduceMaxOp : Lc_ReduceOp<"reduce_max", "Maximum">;

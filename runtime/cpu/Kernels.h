@@ -46,6 +46,7 @@
 //  softmax(x) {axis}, log_softmax(x) {axis}   along one axis (float)
 //  reduce_sum, reduce_mean, reduce_max (x) {axes (sorted), keepdims 0|1}
 //                                       the output shape says what was kept
+//  cumsum(x) {axis, exclusive 0|1, reverse 0|1}   running sum (ONNX CumSum)
 //  trilu(x) {upper 0|1, k}              on the last two dims, ONNX Trilu
 //  range() {start, delta}               output[i] = start + i*delta
 //  fill() {value}                       every output element = value

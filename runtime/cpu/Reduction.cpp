@@ -1,6 +1,7 @@
 //===- Reduction.cpp - reduce_sum/mean/max, softmax and log_softmax -------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include <type_traits>
 
 namespace longctx {
 namespace cpu {
@@ -384,6 +385,61 @@ Status softmaxKernel(const std::vector<TensorRef> &inputs,
   });
 }
 
+/// Running sum along one axis (ONNX CumSum), optionally exclusive and/or
+/// from the end. Accumulates in double for floats so long sequences do not
+/// drift.
+Status cumsumKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs) {
+  const char *op = "cumsum";
+  if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+    return s;
+  const int64_t rank = x.rank();
+  const int64_t axis = attrs.getInt("axis", rank - 1);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
+                           std::to_string(rank));
+  const bool exclusive = attrs.getInt("exclusive", 0) != 0;
+  const bool reverse = attrs.getInt("reverse", 0) != 0;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= x.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    inner *= x.shape[d];
+  const int64_t n = x.shape[axis];
+  return dispatchNumeric(op, x.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    if constexpr (std::is_same_v<T, BoolT>) {
+      return unsupportedDType(op, x.dtype);
+    } else {
+      using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+      const T *px = x.as<T>();
+      T *py = o.as<T>();
+      const int64_t lanes = outer * inner;
+#pragma omp parallel for schedule(static) if (x.numElements() >= kParallelGrain && lanes > 1)
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        const int64_t base = (lane / inner) * n * inner + lane % inner;
+        Acc acc = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t i = base + (reverse ? n - 1 - k : k) * inner;
+          if (exclusive) {
+            py[i] = T(acc);
+            acc += Acc(px[i]);
+          } else {
+            acc += Acc(px[i]);
+            py[i] = T(acc);
+          }
+        }
+      }
+      return Status();
+    }
+  });
+}
+
 } // namespace
 
 void addReductionKernels(KernelTable &table) {
@@ -393,6 +449,7 @@ void addReductionKernels(KernelTable &table) {
                                 {"reduce_max", reduceKernel<MaxReducer>},
                                 {"softmax", softmaxKernel<false>},
                                 {"log_softmax", softmaxKernel<true>},
+                                {"cumsum", cumsumKernel},
                             });
 }
 

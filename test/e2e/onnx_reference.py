@@ -448,6 +448,43 @@ OPS = {
     "Min": op_variadic(np.minimum),
 }
 
+def op_clip(ctx, ins, at):
+    x = ins[0]
+    lo = ins[1] if len(ins) > 1 and ins[1] is not None else None
+    hi = ins[2] if len(ins) > 2 and ins[2] is not None else None
+    if lo is not None:
+        x = np.maximum(x, lo)
+    if hi is not None:
+        x = np.minimum(x, hi)
+    return (x.astype(ins[0].dtype),)
+
+
+def op_cumsum(ctx, ins, at):
+    x, axis = ins[0], int(np.asarray(ins[1]).reshape(-1)[0])
+    if at.get("reverse", 0):
+        x = np.flip(x, axis)
+    y = np.cumsum(x, axis=axis, dtype=np.float64 if x.dtype.kind == "f" else x.dtype)
+    if at.get("exclusive", 0):
+        y = y - (x.astype(np.float64) if x.dtype.kind == "f" else x)
+    if at.get("reverse", 0):
+        y = np.flip(y, axis)
+    return (np.ascontiguousarray(y).astype(ins[0].dtype),)
+
+
+def op_mean(ctx, ins, at):
+    ins = [i for i in ins if i is not None]
+    return ((sum(ins[1:], ins[0]) / len(ins)).astype(ins[0].dtype),)
+
+
+OPS.update({
+    "Clip": op_clip,
+    "Tile": lambda ctx, ins, at: (np.tile(ins[0], tuple(int(r) for r in ins[1])),),
+    "CumSum": op_cumsum,
+    "Einsum": lambda ctx, ins, at: (np.einsum(at["equation"].decode() if isinstance(at["equation"], bytes) else at["equation"], *ins).astype(ins[0].dtype),),
+    "Mean": op_mean,
+    "Sum": op_variadic(np.add),
+})
+
 CUSTOM_OPS = {
     ("longctx", "SelectiveScan"): op_selective_scan,
 }
