@@ -177,6 +177,30 @@ TYPED_TEST_SUITE(FloatKernels, FloatTypes);
 // Registry
 //===----------------------------------------------------------------------===//
 
+TEST(CumSum, InclusiveExclusiveReverseAlongAnyAxis) {
+  // x = [[1, 2, 3], [4, 5, 6]]
+  Tensor x = tensor<float>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor out(DType::F32, {2, 3});
+  AttrMap attrs;
+  attrs.set("axis", int64_t(1));
+  runOk("cumsum", {&x}, out, attrs);
+  expectNear(out, {1, 3, 6, 4, 9, 15}, 0);
+  attrs.set("exclusive", int64_t(1));
+  runOk("cumsum", {&x}, out, attrs);
+  expectNear(out, {0, 1, 3, 0, 4, 9}, 0);
+  attrs.set("reverse", int64_t(1));
+  runOk("cumsum", {&x}, out, attrs);
+  expectNear(out, {5, 3, 0, 11, 6, 0}, 0);
+  AttrMap down;
+  down.set("axis", int64_t(0));
+  Tensor xi = tensor<int64_t>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor outi(DType::I64, {2, 3});
+  runOk("cumsum", {&xi}, outi, down);
+  expectNear(outi, {1, 2, 3, 5, 7, 9}, 0);
+  down.set("axis", int64_t(2));
+  EXPECT_FALSE(run("cumsum", {&xi}, outi, down).ok());
+}
+
 TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
   std::vector<std::string> names = cpuKernelNames();
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
@@ -193,7 +217,7 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "reshape",     "expand",     "slice",         "concat",
       "gather",      "softmax",    "log_softmax",   "reduce_sum",
       "reduce_mean", "reduce_max", "trilu",         "range",
-      "fill",        "layer_norm", "selective_scan"};
+      "fill",        "layer_norm", "selective_scan", "cumsum"};
   EXPECT_EQ(names.size(), std::size(expected));
   for (const char *op : expected) {
     EXPECT_NE(lookupCpuKernel(op), nullptr) << op;
