@@ -354,6 +354,34 @@ inline bool broadcastsTo(const Shape &in, const Shape &out) {
 }
 
 /// Checks that the inputs broadcast multidirectionally to exactly `out`.
+/// x viewed as [outer, n, inner] around one axis.
+struct AxisView {
+  int64_t axis = 0, outer = 1, n = 1, inner = 1;
+};
+
+/// For ops that map x to an output of x's dtype and shape along one axis
+/// (softmax, cumsum, layer_norm): checks the output and resolves the `axis`
+/// attribute (default: the last dim).
+inline Status viewAroundAxis(const char *op, const TensorRef &x, const TensorRef &o,
+                             const AttrMap &attrs, AxisView &view) {
+  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+    return s;
+  const int64_t rank = x.rank();
+  view.axis = attrs.getInt("axis", rank - 1);
+  if (view.axis < 0 || view.axis >= rank)
+    return opError(op, "axis " + std::to_string(view.axis) + " out of range for rank " +
+                           std::to_string(rank));
+  view.outer = view.inner = 1;
+  for (int64_t d = 0; d < view.axis; ++d)
+    view.outer *= x.shape[d];
+  for (int64_t d = view.axis + 1; d < rank; ++d)
+    view.inner *= x.shape[d];
+  view.n = x.shape[view.axis];
+  return Status();
+}
+
 inline Status checkBroadcast(const char *op,
                              const std::vector<const Shape *> &ins,
                              const Shape &out) {

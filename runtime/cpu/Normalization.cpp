@@ -19,21 +19,13 @@ Status layerNormKernel(const std::vector<TensorRef> &inputs,
   if (bias)
     if (Status s = checkDType(op, "bias", bias->dtype, x.dtype); !s)
       return s;
-  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+  AxisView view;
+  if (Status s = viewAroundAxis(op, x, o, attrs, view); !s)
     return s;
-  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
-    return s;
-  const int64_t rank = x.rank();
-  const int64_t axis = attrs.getInt("axis", rank - 1);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) +
-                           " out of range for rank " + std::to_string(rank));
+  const int64_t axis = view.axis;
   const double epsilon = attrs.getFloat("epsilon", 1e-5);
-  int64_t rows = 1, n = 1;
-  for (int64_t d = 0; d < axis; ++d)
-    rows *= x.shape[d];
-  for (int64_t d = axis; d < rank; ++d)
-    n *= x.shape[d];
+  // Normalises over every dim from `axis` on.
+  const int64_t rows = view.outer, n = view.n * view.inner;
   // scale and bias cover the normalised dims exactly (any leading 1s).
   Shape normShape(x.shape.begin() + axis, x.shape.end());
   for (const TensorRef *p : {&scale, bias})

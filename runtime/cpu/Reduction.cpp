@@ -343,21 +343,10 @@ Status softmaxKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &o = outputs[0];
-  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+  AxisView view;
+  if (Status s = viewAroundAxis(op, x, o, attrs, view); !s)
     return s;
-  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
-    return s;
-  const int64_t rank = x.rank();
-  const int64_t axis = attrs.getInt("axis", rank - 1);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) +
-                           " out of range for rank " + std::to_string(rank));
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d)
-    outer *= x.shape[d];
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= x.shape[d];
-  const int64_t n = x.shape[axis];
+  const int64_t outer = view.outer, inner = view.inner, n = view.n;
   return dispatchFloat(op, x.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *px = x.as<T>();
@@ -394,23 +383,12 @@ Status cumsumKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &o = outputs[0];
-  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+  AxisView view;
+  if (Status s = viewAroundAxis(op, x, o, attrs, view); !s)
     return s;
-  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
-    return s;
-  const int64_t rank = x.rank();
-  const int64_t axis = attrs.getInt("axis", rank - 1);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) + " out of range for rank " +
-                           std::to_string(rank));
   const bool exclusive = attrs.getInt("exclusive", 0) != 0;
   const bool reverse = attrs.getInt("reverse", 0) != 0;
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d)
-    outer *= x.shape[d];
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= x.shape[d];
-  const int64_t n = x.shape[axis];
+  const int64_t outer = view.outer, inner = view.inner, n = view.n;
   return dispatchNumeric(op, x.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, BoolT>) {

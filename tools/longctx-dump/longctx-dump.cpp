@@ -1,5 +1,6 @@
 //===- longctx-dump.cpp - Shows what an artifact holds ---------------------===//
 #include "runtime/Artifact.h"
+#include "tools/common/StandardFlags.h"
 
 #include <cstdio>
 #include <iostream>
@@ -123,18 +124,12 @@ void printSchedule(const Manifest &m) {
 } // namespace
 
 int main(int argc, char **argv) {
+  if (answerHelpOrVersion(argc, argv, "longctx-dump", kHelp))
+    return 0;
   std::string path;
   std::set<std::string> sections;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kHelp;
-      return 0;
-    }
-    if (a == "--version") {
-      std::cout << "longctx-dump " << LONGCTX_VERSION << "\n";
-      return 0;
-    }
     if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json")
       sections.insert(a.substr(2));
     else if (a.rfind("-", 0) == 0) {

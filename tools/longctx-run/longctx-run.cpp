@@ -2,6 +2,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
 #include "runtime/cuda/CudaDevice.h"
+#include "tools/common/StandardFlags.h"
 
 #include <chrono>
 #include <cstdio>
@@ -132,17 +133,10 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
+  if (answerHelpOrVersion(argc, argv, "longctx-run", kHelp))
+    return 0;
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kHelp;
-      return 0;
-    }
-    if (a == "--version") {
-      std::cout << "longctx-run " << LONGCTX_VERSION << "\n";
-      return 0;
-    }
-    if (a == "--list-devices") {
+    if (std::string(argv[i]) == "--list-devices") {
       std::cout << "cpu: " << std::thread::hardware_concurrency() << " threads\n";
       CudaDevices devices = probeCudaDevices();
       for (size_t d = 0; d < devices.names.size(); ++d)
