@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -48,6 +49,8 @@ private:
   std::string path_;
   const LoadOptions &options_;
   std::vector<std::string> &errors_;
+  /// External data files that do not exist: file -> (tensors, first tensor).
+  std::map<std::string, std::pair<int, std::string>> missingFiles_;
 };
 
 bool Loader::parse(onnx::ModelProto &proto) {
@@ -73,8 +76,11 @@ bool Loader::parse(onnx::ModelProto &proto) {
     opts.ignore_unknown_fields = false;
     auto status = google::protobuf::util::JsonStringToMessage(bytes, &proto, opts);
     if (!status.ok()) {
+      // One line per problem: protobuf appends the offending text after a newline.
+      std::string why(status.message());
+      why = why.substr(0, why.find('\n'));
       errors_.push_back(path_ + ": not a valid ONNX JSON model (protobuf JSON mapping of "
-                                "ModelProto): " + std::string(status.message()));
+                                "ModelProto): " + why);
       return false;
     }
     return true;
@@ -185,8 +191,10 @@ bool Loader::readExternal(const onnx::TensorProto &t, TensorData &out, const std
       out.dataAvailable = false;
       return true;
     }
-    error(where, "external data file '" + location + "' is missing (a --no-weights model "
-                 "can only be planned, with --plan-only)");
+    // Reported once per file after all initializers are seen, not per tensor.
+    auto &[count, first] = missingFiles_[location];
+    if (count++ == 0)
+      first = where;
     return false;
   }
   uint64_t fileSize = fs::file_size(file, ec);
@@ -351,6 +359,10 @@ std::optional<Model> Loader::load() {
     if (auto t = convertTensor(init, where))
       model.initializers.push_back(std::move(*t));
   }
+  for (const auto &[file, use] : missingFiles_)
+    error(use.second, "external data file '" + file + "' is missing (needed by " +
+                          std::to_string(use.first) + " initializer" + (use.first == 1 ? "" : "s") +
+                          "; a --no-weights model can only be planned, with --plan-only)");
   if (g.sparse_initializer_size())
     error("graph", "sparse initializers are not supported");
   for (const auto &in : g.input())
