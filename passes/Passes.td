@@ -15,4 +15,61 @@ def LcCheckKernels : Pass<"lc-check-kernels", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcAppendLoss : Pass<"lc-append-loss", "mlir::ModuleOp"> {
+  let summary = "Make @main return the next-token cross-entropy loss of its logits";
+  let description = [{
+    Replaces the results of `func.func @main` by one scalar: the mean
+    cross-entropy of the `logits` result (`[B, S, V]`) where position s
+    predicts token s+1 (`logits[:, :-1]` against `targets[:, 1:]`, over
+    B*(S-1) positions). The targets are the `labels` input when the graph has
+    one (positions labelled -100 are ignored) and `input_ids` otherwise.
+  }];
+  let options = [
+    Option<"logitsName", "logits", "std::string", "\"logits\"",
+           "The result holding the logits (default: logits, else the first result)">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcAutodiff : Pass<"lc-autodiff", "mlir::ModuleOp"> {
+  let summary = "Reverse-mode differentiation of the loss w.r.t. every parameter";
+  let description = [{
+    `func.func @main` must return a scalar float loss first. Appends its
+    backward: the op interface's vector-Jacobian product of every op between
+    the parameters (`lc.param`) and the loss, in reverse order, with fan-out
+    cotangents summed. Activity analysis skips values that no parameter
+    reaches and integer/bool/index operands. Returns the loss followed by one
+    gradient per trainable parameter (`lc.grad_of` names it). Reports, in one
+    diagnostic each, every op on the path that lacks a gradient rule and every
+    parameter that has no differentiable path to the loss.
+  }];
+  let options = [
+    ListOption<"freeze", "freeze", "std::string",
+               "Parameters (initializer names) that get no gradient">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcOptimizer : Pass<"lc-optimizer", "mlir::ModuleOp"> {
+  let summary = "Append the optimizer update of every parameter to the training step";
+  let description = [{
+    After lc-autodiff: @main returns the loss and one gradient per parameter.
+    Adds the scalar inputs `lr` and `step` (the runtime feeds the schedule),
+    computes the global-norm clipping factor when `clip-norm` > 0, and emits
+    one `lc.adamw_update` or `lc.sgd_update` per parameter. The gradients stay
+    results, so the runtime can dump them.
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", "\"adamw\"", "adamw or sgd">,
+    Option<"beta1", "beta1", "double", "0.9", "AdamW first-moment decay">,
+    Option<"beta2", "beta2", "double", "0.999", "AdamW second-moment decay">,
+    Option<"epsilon", "epsilon", "double", "1e-8", "AdamW denominator epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "0.0", "Decoupled (AdamW) or L2 (SGD) weight decay">,
+    Option<"momentum", "momentum", "double", "0.0", "SGD momentum">,
+    Option<"nesterov", "nesterov", "bool", "false", "SGD Nesterov momentum">,
+    Option<"clipNorm", "clip-norm", "double", "0.0", "Clip the global gradient norm to this (0: off)">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

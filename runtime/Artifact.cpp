@@ -87,7 +87,7 @@ Status attrsFromJson(const json &j, AttrMap &attrs, const std::string &where) {
 
 Result<TensorKind> parseKind(const std::string &s) {
   for (TensorKind k : {TensorKind::Input, TensorKind::Output, TensorKind::Weight,
-                       TensorKind::Constant, TensorKind::Transient})
+                       TensorKind::Constant, TensorKind::Transient, TensorKind::State})
     if (s == tensorKindName(k))
       return k;
   return Status::error("unknown tensor kind '" + s + "'");
@@ -108,6 +108,9 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
     m.mode = j.at("mode").get<std::string>();
     m.source = j.value("source", "");
     m.arenaBytes = j.at("arena_bytes").get<uint64_t>();
+    m.stateBytes = j.value("state_bytes", uint64_t(0));
+    if (Status st = attrsFromJson(j.value("training", json::object()), m.training, "training"); !st)
+      return st;
     for (const json &t : j.at("tensors")) {
       TensorDesc d;
       d.name = t.at("name").get<std::string>();
@@ -130,12 +133,13 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
       d.kind = *kind;
       d.offset = t.at("offset").get<uint64_t>();
       bool inData = d.kind == TensorKind::Weight || d.kind == TensorKind::Constant;
-      uint64_t limit = inData ? dataBytes : m.arenaBytes;
+      bool inState = d.kind == TensorKind::State;
+      uint64_t limit = inData ? dataBytes : inState ? m.stateBytes : m.arenaBytes;
       if (d.offset > limit || d.bytes() > limit - d.offset)
         return Status::error(where + ": bytes [" + std::to_string(d.offset) + ", +" +
                              std::to_string(d.bytes()) + ") lie outside its " +
-                             (inData ? "data section" : "arena") + " of " +
-                             std::to_string(limit) + " bytes");
+                             (inData ? "data section" : inState ? "state block" : "arena") +
+                             " of " + std::to_string(limit) + " bytes");
       m.tensors.push_back(std::move(d));
     }
     auto checkId = [&](int64_t id, const std::string &where) -> Status {
@@ -165,7 +169,9 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
         if (Status st = checkId(id, where); !st)
           return st;
         TensorKind k = m.tensors[id].kind;
-        if (k == TensorKind::Weight || k == TensorKind::Constant || k == TensorKind::Input)
+        bool updatable = (k == TensorKind::Weight || k == TensorKind::State) && isInPlaceUpdate(step.op);
+        if (!updatable && (k == TensorKind::Weight || k == TensorKind::Constant ||
+                           k == TensorKind::Input || k == TensorKind::State))
           return Status::error(where + ": writes read-only tensor '" + m.tensors[id].name + "'");
       }
       if (Status st = attrsFromJson(s.value("attrs", json::object()), step.attrs, where); !st)
@@ -180,6 +186,10 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
 
 } // namespace
 
+bool isInPlaceUpdate(const std::string &op) {
+  return op == "adamw_update" || op == "sgd_update";
+}
+
 const char *tensorKindName(TensorKind kind) {
   switch (kind) {
   case TensorKind::Input: return "input";
@@ -187,6 +197,7 @@ const char *tensorKindName(TensorKind kind) {
   case TensorKind::Weight: return "weight";
   case TensorKind::Constant: return "constant";
   case TensorKind::Transient: return "transient";
+  case TensorKind::State: return "state";
   }
   return "?";
 }
@@ -199,6 +210,9 @@ std::string manifestToJson(const Manifest &m, int indent) {
   j["mode"] = m.mode;
   j["source"] = m.source;
   j["arena_bytes"] = m.arenaBytes;
+  j["state_bytes"] = m.stateBytes;
+  if (!m.training.values().empty())
+    j["training"] = attrsToJson(m.training);
   j["tensors"] = json::array();
   for (const TensorDesc &t : m.tensors)
     j["tensors"].push_back({{"name", t.name},

@@ -23,7 +23,9 @@ namespace longctx {
 constexpr uint32_t kArtifactVersion = 1;
 constexpr uint64_t kArenaAlignment = 256;
 
-enum class TensorKind { Input, Output, Weight, Constant, Transient };
+/// Weight: parameters (data section, updated in place by optimizer steps).
+/// State: optimizer state (zero-initialised at load, persistent, in-place).
+enum class TensorKind { Input, Output, Weight, Constant, Transient, State };
 const char *tensorKindName(TensorKind kind);
 
 struct TensorDesc {
@@ -31,7 +33,8 @@ struct TensorDesc {
   DType dtype = DType::F32;
   Shape shape;
   TensorKind kind = TensorKind::Transient;
-  /// Weight/Constant: offset in the data section; others: offset in the arena.
+  /// Weight/Constant: offset in the data section; State: in the state block;
+  /// others: offset in the arena.
   uint64_t offset = 0;
   uint64_t bytes() const { return uint64_t(numElements(shape)) * dtypeSize(dtype); }
 };
@@ -56,7 +59,16 @@ struct Manifest {
   std::vector<int64_t> outputs; // graph outputs, in order
   std::vector<StepDesc> schedule;
   uint64_t arenaBytes = 0;
+  /// Optimizer state, allocated zeroed at load and kept across steps.
+  uint64_t stateBytes = 0;
+  /// Training configuration the runtime applies (lr schedule); empty for
+  /// inference artifacts. Keys: lr, warmup, schedule, min_lr_ratio.
+  AttrMap training;
 };
+
+/// Kernels that update weights and optimizer state in place: their outputs
+/// alias their first inputs, and only they may write Weight/State tensors.
+bool isInPlaceUpdate(const std::string &op);
 
 struct Artifact {
   Manifest manifest;

@@ -25,15 +25,19 @@ Result<CpuExecutor> CpuExecutor::create(Artifact artifact) {
 
   try {
     exec.arena_ = std::make_shared<Tensor>(DType::U8, Shape{int64_t(m.arenaBytes)});
+    exec.state_ = std::make_shared<Tensor>(DType::U8, Shape{int64_t(m.stateBytes)});
   } catch (const std::bad_alloc &) {
-    return Status::error("cannot allocate the " + std::to_string(m.arenaBytes) +
-                         "-byte arena: not enough memory");
+    return Status::error("cannot allocate the " + std::to_string(m.arenaBytes + m.stateBytes) +
+                         "-byte arena and optimizer state: not enough memory");
   }
   auto *arena = static_cast<uint8_t *>(exec.arena_->data());
   auto *data = static_cast<uint8_t *>(exec.artifact_.data->data());
+  auto *state = static_cast<uint8_t *>(exec.state_->data());
   for (const TensorDesc &t : m.tensors) {
-    bool inData = t.kind == TensorKind::Weight || t.kind == TensorKind::Constant;
-    exec.refs_.push_back({t.dtype, t.shape, (inData ? data : arena) + t.offset});
+    uint8_t *base = t.kind == TensorKind::Weight || t.kind == TensorKind::Constant ? data
+                    : t.kind == TensorKind::State                                  ? state
+                                                                                   : arena;
+    exec.refs_.push_back({t.dtype, t.shape, base + t.offset});
   }
   for (const StepDesc &step : m.schedule) {
     BoundStep bound{lookupCpuKernel(step.op), {}, {}};

@@ -29,11 +29,16 @@ public:
   /// A view of tensor `id` (valid until the next run).
   TensorRef tensor(int64_t id) const { return refs_[size_t(id)]; }
   uint64_t arenaBytes() const { return artifact_.manifest.arenaBytes; }
+  /// Every byte this executor holds: arena, weights and constants, state.
+  uint64_t allocatedBytes() const {
+    return uint64_t(arena_->bytes() + artifact_.data->bytes() + state_->bytes());
+  }
 
 private:
   CpuExecutor() = default;
   Artifact artifact_;
   std::shared_ptr<Tensor> arena_;
+  std::shared_ptr<Tensor> state_;
   std::vector<TensorRef> refs_;
   struct BoundStep {
     KernelFn kernel;

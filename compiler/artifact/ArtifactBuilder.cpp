@@ -44,11 +44,16 @@ public:
   LogicalResult build(func::FuncOp func);
 
 private:
-  FailureOr<int64_t> addTensor(Value value, TensorKind kind, std::string name, Operation *where);
+  /// A tensor of `value`'s type; bound to `value` unless `bind` is false
+  /// (copies of a value made for graph outputs).
+  FailureOr<int64_t> addTensor(Value value, TensorKind kind, std::string name, Operation *where,
+                               bool bind = true);
   uint64_t appendData(const void *bytes, uint64_t size);
   LogicalResult lowerConstant(lc::ConstantOp op);
   LogicalResult lowerParam(lc::ParamOp op);
   LogicalResult lowerKernelOp(Operation *op);
+  LogicalResult lowerUpdate(Operation *op, StringRef param, ValueRange operands, int numStates);
+  int64_t addState(const TensorDesc &like, const std::string &suffix);
   void planArena();
 
   const WeightStore &weights_;
@@ -58,7 +63,7 @@ private:
 };
 
 FailureOr<int64_t> ManifestBuilder::addTensor(Value value, TensorKind kind, std::string name,
-                                              Operation *where) {
+                                              Operation *where, bool bind) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   std::optional<DType> dtype = type ? dtypeOf(type.getElementType()) : std::nullopt;
   if (!type || !type.hasStaticShape() || !dtype)
@@ -71,7 +76,7 @@ FailureOr<int64_t> ManifestBuilder::addTensor(Value value, TensorKind kind, std:
   desc.kind = kind;
   int64_t id = int64_t(m_.tensors.size());
   m_.tensors.push_back(std::move(desc));
-  if (value)
+  if (bind)
     ids_[value] = id;
   return id;
 }
@@ -168,6 +173,48 @@ LogicalResult ManifestBuilder::lowerKernelOp(Operation *op) {
   return success();
 }
 
+int64_t ManifestBuilder::addState(const TensorDesc &like, const std::string &suffix) {
+  TensorDesc state = like;
+  state.name = like.name + suffix;
+  state.kind = TensorKind::State;
+  state.offset = (m_.stateBytes + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  m_.stateBytes = state.offset + state.bytes();
+  m_.tensors.push_back(std::move(state));
+  return int64_t(m_.tensors.size()) - 1;
+}
+
+/// An optimizer update reads and writes the parameter and its state in
+/// place: inputs (param, states..., operands...), outputs (param, states...).
+LogicalResult ManifestBuilder::lowerUpdate(Operation *op, StringRef param, ValueRange operands,
+                                           int numStates) {
+  int64_t weight = -1;
+  for (size_t i = 0; i < m_.tensors.size(); ++i)
+    if (m_.tensors[i].kind == TensorKind::Weight && m_.tensors[i].name == param)
+      weight = int64_t(i);
+  if (weight < 0)
+    return op->emitOpError("updates '") << param << "', which is not a parameter read by the step";
+  static const char *suffixes[] = {".exp_avg", ".exp_avg_sq"};
+  StepDesc step;
+  step.op = lc::kernelName(op);
+  step.attrs = lc::kernelAttributes(op);
+  step.location = nodeName(op->getLoc());
+  step.inputs.push_back(weight);
+  step.outputs.push_back(weight);
+  for (int s = 0; s < numStates; ++s) {
+    int64_t state = addState(m_.tensors[weight], numStates == 1 ? ".momentum_buffer" : suffixes[s]);
+    step.inputs.push_back(state);
+    step.outputs.push_back(state);
+  }
+  for (Value v : operands) {
+    auto it = ids_.find(v);
+    if (it == ids_.end())
+      return op->emitOpError("uses a value defined outside the function body");
+    step.inputs.push_back(it->second);
+  }
+  m_.schedule.push_back(std::move(step));
+  return success();
+}
+
 void ManifestBuilder::planArena() {
   // Live interval of each arena tensor, in schedule steps. Inputs live for
   // the whole run (a run may be repeated without setting them again) and
@@ -221,6 +268,13 @@ LogicalResult ManifestBuilder::build(func::FuncOp func) {
         llvm::TypeSwitch<Operation *, LogicalResult>(&op)
             .Case<lc::ParamOp>([&](auto p) { return lowerParam(p); })
             .Case<lc::ConstantOp>([&](auto c) { return lowerConstant(c); })
+            .Case<lc::AdamWUpdateOp>([&](lc::AdamWUpdateOp u) {
+              return lowerUpdate(u, u.getParam(),
+                                 {u.getGrad(), u.getLr(), u.getStep(), u.getScale()}, 2);
+            })
+            .Case<lc::SgdUpdateOp>([&](lc::SgdUpdateOp u) {
+              return lowerUpdate(u, u.getParam(), {u.getGrad(), u.getLr(), u.getScale()}, 1);
+            })
             .Case<func::ReturnOp>([&](func::ReturnOp ret) -> LogicalResult {
               for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
                 auto name = func.getResultAttrOfType<StringAttr>(i, "lc.name");
@@ -237,11 +291,10 @@ LogicalResult ManifestBuilder::build(func::FuncOp func) {
                 }
                 // An output that is an input, weight, constant or another
                 // output gets its own copy.
-                FailureOr<int64_t> copy = addTensor(Value(), TensorKind::Output, outName, ret);
+                FailureOr<int64_t> copy =
+                    addTensor(value, TensorKind::Output, outName, ret, /*bind=*/false);
                 if (failed(copy))
                   return failure();
-                m_.tensors[*copy].dtype = desc.dtype;
-                m_.tensors[*copy].shape = m_.tensors[source].shape;
                 m_.schedule.push_back({"identity", {source}, {*copy}, {}, outName});
                 m_.outputs.push_back(*copy);
               }
@@ -270,6 +323,7 @@ LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
   manifest.producer = std::string("longctx-compile ") + LONGCTX_VERSION;
   manifest.mode = options.mode;
   manifest.source = options.source;
+  manifest.training = options.training;
   return ManifestBuilder(weights, manifest, data).build(func);
 }
 

@@ -13,6 +13,8 @@ namespace longctx {
 struct ArtifactOptions {
   std::string mode = "inference";
   std::string source; // the model file, recorded in the manifest
+  /// Training configuration for the runtime (lr schedule), see Manifest.
+  AttrMap training;
 };
 
 /// Lowers `func.func @main` of `module` to the artifact's manifest: one

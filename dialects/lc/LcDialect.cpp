@@ -6,6 +6,7 @@ using namespace mlir;
 using namespace longctx::lc;
 
 #include "dialects/lc/LcDialect.cpp.inc"
+#include "dialects/lc/LcInterfaces.cpp.inc"
 
 void LcDialect::initialize() {
   addOperations<

@@ -144,6 +144,39 @@ OpFoldResult TransposeOp::fold(FoldAdaptor adaptor) {
   return foldWithKernel(*this, adaptor.getOperands());
 }
 
+/// x op c -> x when c is a splat of `neutral` and x already has the result
+/// type (the backward pass multiplies by the seed cotangent 1, adds zeros).
+static Value foldNeutral(Value lhs, Value rhs, Attribute lhsAttr, Attribute rhsAttr, double neutral,
+                         Type resultType) {
+  auto isNeutral = [&](Attribute a) {
+    auto dense = dyn_cast_or_null<DenseElementsAttr>(a);
+    if (!dense || !dense.isSplat())
+      return false;
+    if (isa<FloatType>(dense.getElementType()))
+      return dense.getSplatValue<APFloat>().convertToDouble() == neutral;
+    if (dense.getElementType().isSignlessInteger() && !dense.getElementType().isInteger(1))
+      return double(dense.getSplatValue<APInt>().getSExtValue()) == neutral;
+    return false;
+  };
+  if (isNeutral(rhsAttr) && lhs.getType() == resultType)
+    return lhs;
+  if (isNeutral(lhsAttr) && rhs.getType() == resultType)
+    return rhs;
+  return {};
+}
+
+OpFoldResult AddOp::fold(FoldAdaptor adaptor) {
+  if (Value v = foldNeutral(getLhs(), getRhs(), adaptor.getLhs(), adaptor.getRhs(), 0.0, getType()))
+    return v;
+  return foldWithKernel(*this, adaptor.getOperands());
+}
+
+OpFoldResult MulOp::fold(FoldAdaptor adaptor) {
+  if (Value v = foldNeutral(getLhs(), getRhs(), adaptor.getLhs(), adaptor.getRhs(), 1.0, getType()))
+    return v;
+  return foldWithKernel(*this, adaptor.getOperands());
+}
+
 OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getOutput().getType())
     return getInput();
@@ -154,9 +187,7 @@ OpFoldResult CastOp::fold(FoldAdaptor adaptor) {
   OpFoldResult OP::fold(FoldAdaptor adaptor) {                                 \
     return foldWithKernel(*this, adaptor.getOperands());                       \
   }
-LC_FOLD_BY_EVALUATION(AddOp)
 LC_FOLD_BY_EVALUATION(SubOp)
-LC_FOLD_BY_EVALUATION(MulOp)
 LC_FOLD_BY_EVALUATION(DivOp)
 LC_FOLD_BY_EVALUATION(PowOp)
 LC_FOLD_BY_EVALUATION(MaxOp)
@@ -196,4 +227,5 @@ LC_FOLD_BY_EVALUATION(GatherOp)
 LC_FOLD_BY_EVALUATION(TriluOp)
 LC_FOLD_BY_EVALUATION(RangeOp)
 LC_FOLD_BY_EVALUATION(SelectiveScanOp)
+LC_FOLD_BY_EVALUATION(CrossEntropyOp)
 #undef LC_FOLD_BY_EVALUATION

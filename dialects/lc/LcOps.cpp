@@ -391,5 +391,110 @@ LogicalResult SelectiveScanOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Loss and backward-only ops
+//===----------------------------------------------------------------------===//
+
+static LogicalResult checkCrossEntropyShapes(std::optional<Location> loc, Value logits,
+                                             Value targets, int64_t shift) {
+  auto l = cast<RankedTensorType>(logits.getType());
+  auto t = cast<RankedTensorType>(targets.getType());
+  if (l.getRank() < 1 || l.getShape().drop_back() != t.getShape())
+    return emitInferError(loc, "cross_entropy targets " + shapeString(t.getShape()) +
+                                   " must have the logits' shape without the class dim " +
+                                   shapeString(l.getShape()));
+  if (shift != 0 && shift != 1)
+    return emitInferError(loc, "cross_entropy shift must be 0 or 1");
+  if (shift == 1 && t.getRank() < 1)
+    return emitInferError(loc, "a shifted cross_entropy needs a sequence dim");
+  return success();
+}
+
+LogicalResult CrossEntropyOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                               Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  if (failed(checkCrossEntropyShapes(loc, adaptor.getLogits(), adaptor.getTargets(),
+                                     adaptor.getShift())))
+    return failure();
+  results.push_back(RankedTensorType::get({}, elementTypeOf(adaptor.getLogits())));
+  return success();
+}
+
+LogicalResult CrossEntropyGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                   Adaptor adaptor,
+                                                   SmallVectorImpl<Type> &results) {
+  if (failed(checkCrossEntropyShapes(loc, adaptor.getLogits(), adaptor.getTargets(),
+                                     adaptor.getShift())))
+    return failure();
+  results.push_back(adaptor.getLogits().getType());
+  return success();
+}
+
+LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getInput().getType());
+  results.push_back(adaptor.getScale().getType());
+  results.push_back(adaptor.getScale().getType());
+  return success();
+}
+
+LogicalResult SelectiveScanGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                                    Adaptor adaptor,
+                                                    SmallVectorImpl<Type> &results) {
+  for (Value v : {adaptor.getU(), adaptor.getDelta(), adaptor.getA(), adaptor.getB(),
+                  adaptor.getC()})
+    results.push_back(v.getType());
+  return success();
+}
+
+LogicalResult SliceScatterOp::verify() {
+  auto in = getInput().getType(), out = getOutput().getType();
+  ArrayRef<int64_t> starts = getStarts(), steps = getSteps();
+  if (in.getRank() != out.getRank() || int64_t(starts.size()) != in.getRank() ||
+      int64_t(steps.size()) != in.getRank())
+    return emitOpError("needs starts and steps for every dim of equal-rank input and result");
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  for (int64_t d = 0; d < in.getRank(); ++d) {
+    int64_t n = in.getDimSize(d);
+    if (steps[d] == 0)
+      return emitOpError("step 0 in dim ") << d;
+    if (n == 0)
+      continue;
+    int64_t last = starts[d] + (n - 1) * steps[d];
+    if (starts[d] < 0 || starts[d] >= out.getDimSize(d) || last < 0 || last >= out.getDimSize(d))
+      return emitOpError("dim ") << d << " writes outside the result";
+  }
+  return success();
+}
+
+LogicalResult ScatterAddOp::verify() {
+  auto out = getOutput().getType(), grad = getGrad().getType();
+  auto indices = cast<RankedTensorType>(getIndices().getType());
+  int64_t axis = getAxis();
+  if (axis < 0 || axis >= out.getRank())
+    return emitOpError("axis ") << axis << " is out of range";
+  SmallVector<int64_t> expected(out.getShape().take_front(axis));
+  llvm::append_range(expected, indices.getShape());
+  llvm::append_range(expected, out.getShape().drop_front(axis + 1));
+  if (grad.getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError("grad shape ") << shapeString(grad.getShape())
+                                      << " is not what gathering the result would give, "
+                                      << shapeString(expected);
+  return success();
+}
+
+static LogicalResult verifyScalars(Operation *op, ValueRange scalars) {
+  for (Value v : scalars)
+    if (cast<RankedTensorType>(v.getType()).getRank() != 0)
+      return op->emitOpError("lr, step and scale must be rank-0 tensors");
+  return success();
+}
+
+LogicalResult AdamWUpdateOp::verify() {
+  return verifyScalars(*this, {getLr(), getStep(), getScale()});
+}
+
+LogicalResult SgdUpdateOp::verify() { return verifyScalars(*this, {getLr(), getScale()}); }
+
 #define GET_OP_CLASSES
 #include "dialects/lc/LcOps.cpp.inc"

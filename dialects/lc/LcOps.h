@@ -8,6 +8,12 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace longctx::lc {
+class VjpBuilder;
+} // namespace longctx::lc
+
+#include "dialects/lc/LcInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/lc/LcOps.h.inc"
 

@@ -3,6 +3,7 @@
 #define LC_OPS_TD
 
 include "LcDialect.td"
+include "LcInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -22,11 +23,18 @@ def Lc_IndexTensor : StaticShapeTensorOf<[I32, I64]>;
 //===----------------------------------------------------------------------===//
 
 // Every op folds when all its operands are constant and the result is small:
-// the runtime's CPU kernel of the same name computes the value.
+// the runtime's CPU kernel of the same name computes the value. Every forward
+// op has a gradient rule (GradientRules.cpp).
 class Lc_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Lc_Dialect, mnemonic, !listconcat(traits, [Pure])> {
+    : Op<Lc_Dialect, mnemonic, !listconcat(traits,
+         [Pure, DeclareOpInterfaceMethods<Lc_GradientOpInterface>])> {
   let hasFolder = 1;
 }
+
+// Ops that only backward passes create: pure, kernel-backed, no gradient
+// rule of their own (longctx does not take second derivatives).
+class Lc_BackwardOp<string mnemonic, list<Trait> traits = []>
+    : Op<Lc_Dialect, mnemonic, !listconcat(traits, [Pure])>;
 
 class Lc_UnaryOp<string mnemonic, Type operandType, string desc>
     : Lc_Op<mnemonic, [SameOperandsAndResultType]> {
@@ -295,6 +303,116 @@ def Lc_SelectiveScanOp : Lc_Op<"selective_scan", [InferTypeOpAdaptor]> {
   let results = (outs Lc_FloatTensor:$output);
   let assemblyFormat = [{
     $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Loss
+//===----------------------------------------------------------------------===//
+
+def Lc_CrossEntropyOp : Lc_Op<"cross_entropy", [InferTypeOpAdaptor]> {
+  let summary = "Mean cross-entropy of logits against integer targets";
+  let description = [{
+    `logits` is [..., V]; with `shift = 1` (next-token loss) logits [B, S, V]
+    are scored against `targets` [B, S] shifted by one: position (b, s), s <
+    S-1, predicts targets[b, s+1]. With `shift = 0` position p predicts
+    targets[p]. Positions whose target is `ignore_index` do not count; the
+    result is the mean over the counted positions (0 when none).
+  }];
+  let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets,
+                       DefaultValuedAttr<I64Attr, "1">:$shift,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Lc_FloatTensor:$loss);
+  let assemblyFormat = "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->` type($loss)";
+}
+
+//===----------------------------------------------------------------------===//
+// Backward-only ops
+//===----------------------------------------------------------------------===//
+
+def Lc_SliceScatterOp : Lc_BackwardOp<"slice_scatter"> {
+  let summary = "Adjoint of slice: zeros with the strided region set to the input";
+  let arguments = (ins Lc_Tensor:$input, DenseI64ArrayAttr:$starts, DenseI64ArrayAttr:$steps);
+  let results = (outs Lc_Tensor:$output);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Lc_ScatterAddOp : Lc_BackwardOp<"scatter_add"> {
+  let summary = "Adjoint of gather: rows of `grad` added at `indices` along `axis`";
+  let arguments = (ins Lc_FloatTensor:$grad, Lc_IndexTensor:$indices, I64Attr:$axis);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$grad `,` $indices attr-dict `:` type($grad) `,` type($indices) `->` type($output)";
+  let hasVerifier = 1;
+}
+
+def Lc_LayerNormGradOp : Lc_BackwardOp<"layer_norm_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of layer_norm: (dx, dscale, dbias)";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$input, Lc_FloatTensor:$scale,
+                       I64Attr:$axis, DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Lc_FloatTensor:$dx, Lc_FloatTensor:$dscale, Lc_FloatTensor:$dbias);
+  let assemblyFormat = "$dy `,` $input `,` $scale attr-dict `:` functional-type(operands, results)";
+}
+
+def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of selective_scan by the reverse scan of the state adjoint";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$u, Lc_FloatTensor:$delta,
+                       Lc_FloatTensor:$a, Lc_FloatTensor:$b, Lc_FloatTensor:$c);
+  let results = (outs Lc_FloatTensor:$du, Lc_FloatTensor:$ddelta, Lc_FloatTensor:$da,
+                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc);
+  let assemblyFormat = [{
+    $dy `,` $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Lc_CrossEntropyGradOp : Lc_BackwardOp<"cross_entropy_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of cross_entropy: (softmax - onehot) * dloss / count, row by row";
+  let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets, Lc_FloatTensor:$dloss,
+                       DefaultValuedAttr<I64Attr, "1">:$shift,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Lc_FloatTensor:$dlogits);
+  let assemblyFormat = [{
+    $logits `,` $targets `,` $dloss attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates: the only ops that write state that outlives a step.
+//===----------------------------------------------------------------------===//
+
+class Lc_UpdateOp<string mnemonic> : Op<Lc_Dialect, mnemonic, [MemoryEffects<[MemWrite]>]> {
+  let hasVerifier = 1;
+}
+
+def Lc_AdamWUpdateOp : Lc_UpdateOp<"adamw_update"> {
+  let summary = "AdamW step of one parameter, in place (PyTorch semantics)";
+  let description = [{
+    Updates parameter `param` and its first and second moments (optimizer
+    state the runtime keeps beside the weights) from `grad * scale` (`scale`
+    implements global-norm clipping), at learning rate `lr` and step `step`
+    (1-based, for bias correction). Weight decay is decoupled.
+  }];
+  let arguments = (ins StrAttr:$param, Lc_FloatTensor:$grad, Lc_FloatTensor:$lr,
+                       Lc_FloatTensor:$step, Lc_FloatTensor:$scale,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1e-8">:$epsilon,
+                       DefaultValuedAttr<F64Attr, "0.01">:$weight_decay);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $lr `,` $step `,` $scale attr-dict `:` type($grad) `,` type($lr) `,`
+    type($step) `,` type($scale)
+  }];
+}
+
+def Lc_SgdUpdateOp : Lc_UpdateOp<"sgd_update"> {
+  let summary = "SGD step of one parameter with optional momentum, in place (PyTorch semantics)";
+  let arguments = (ins StrAttr:$param, Lc_FloatTensor:$grad, Lc_FloatTensor:$lr,
+                       Lc_FloatTensor:$scale,
+                       DefaultValuedAttr<F64Attr, "0.0">:$momentum,
+                       DefaultValuedAttr<F64Attr, "0.0">:$weight_decay,
+                       DefaultValuedAttr<BoolAttr, "false">:$nesterov);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $lr `,` $scale attr-dict `:` type($grad) `,` type($lr) `,` type($scale)
   }];
 }
 

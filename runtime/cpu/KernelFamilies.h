@@ -26,6 +26,8 @@ void addLayoutKernels(KernelTable &table);
 void addReductionKernels(KernelTable &table);
 void addNormalizationKernels(KernelTable &table);
 void addSelectiveScanKernels(KernelTable &table);
+void addCrossEntropyKernels(KernelTable &table);
+void addOptimizerKernels(KernelTable &table);
 
 } // namespace cpu
 } // namespace longctx

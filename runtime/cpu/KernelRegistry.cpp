@@ -18,6 +18,8 @@ const cpu::KernelTable &kernelTable() {
     cpu::addReductionKernels(t);
     cpu::addNormalizationKernels(t);
     cpu::addSelectiveScanKernels(t);
+    cpu::addCrossEntropyKernels(t);
+    cpu::addOptimizerKernels(t);
     std::sort(t.begin(), t.end(),
               [](const cpu::KernelEntry &a, const cpu::KernelEntry &b) {
                 return a.name < b.name;

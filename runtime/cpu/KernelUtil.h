@@ -41,6 +41,15 @@ inline int maxThreads() {
 #endif
 }
 
+/// The calling thread's number in its parallel team (0 outside one).
+inline int threadNum() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 //===----------------------------------------------------------------------===//
 // Errors and argument checks
 //===----------------------------------------------------------------------===//
@@ -525,6 +534,89 @@ void forEachRow(const StridedLoop<N> &loop, bool parallel, Body &&body) {
 void stridedCopy(size_t elemSize, const Shape &outShape,
                  const std::vector<int64_t> &inStrides, const void *inBase,
                  void *out);
+
+/// Sets `bytes` bytes at `p` to zero (0 in every dtype), in parallel when
+/// large.
+inline void zeroFill(void *p, size_t bytes) {
+  constexpr size_t kChunk = size_t(1) << 20;
+  char *c = static_cast<char *>(p);
+  const int64_t chunks = int64_t((bytes + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t k = 0; k < chunks; ++k)
+    std::memset(c + size_t(k) * kChunk, 0,
+                std::min(kChunk, bytes - size_t(k) * kChunk));
+}
+
+/// Index tensors (gather, scatter_add, cross_entropy targets) are i64 or i32.
+inline Status checkIndexDType(const char *op, const char *what,
+                              const TensorRef &t) {
+  if (t.dtype == DType::I64 || t.dtype == DType::I32)
+    return Status();
+  return opError(op, std::string(what) + " must be i64 or i32, got " +
+                         dtypeName(t.dtype));
+}
+
+/// Element i of an i64 or i32 tensor.
+inline int64_t indexAt(const TensorRef &t, int64_t i) {
+  return t.dtype == DType::I64 ? t.as<int64_t>()[i]
+                               : int64_t(t.as<int32_t>()[i]);
+}
+
+/// The value of a rank-0 operand (a learning rate, a step count, an upstream
+/// scalar gradient) of dtype f32, f64, i64 or i32.
+inline Status readScalar(const char *op, const char *what, const TensorRef &t,
+                         double &value) {
+  if (t.rank() != 0)
+    return opError(op, std::string(what) + " must be rank 0, got shape " +
+                           shapeToString(t.shape));
+  switch (t.dtype) {
+  case DType::F32:
+    value = double(*t.as<float>());
+    return Status();
+  case DType::F64:
+    value = *t.as<double>();
+    return Status();
+  case DType::I64:
+    value = double(*t.as<int64_t>());
+    return Status();
+  case DType::I32:
+    value = double(*t.as<int32_t>());
+    return Status();
+  default:
+    return opError(op, std::string(what) + " has unsupported dtype " +
+                           dtypeName(t.dtype));
+  }
+}
+
+/// Per-thread double accumulators for a parameter gradient that every row or
+/// channel adds into (layer_norm's dscale, selective_scan's dA): thread k of
+/// a parallel region adds into slot(k) without races, and reduceInto() sums
+/// the slots in thread order, so a fixed thread count gives fixed results.
+class ThreadPartials {
+public:
+  ThreadPartials(int64_t size, int threads = maxThreads())
+      : size_(size), threads_(std::max(threads, 1)),
+        data_(size_t(size) * size_t(threads_), 0.0) {}
+  int64_t size() const { return size_; }
+  /// The calling thread's slot (a region may run with fewer threads).
+  double *slot() { return data_.data() + int64_t(threadNum()) * size_; }
+  template <typename T> void reduceInto(T *out) const {
+    const double *d = data_.data();
+    const int64_t n = size_, threads = threads_;
+#pragma omp parallel for schedule(static) if (n * threads >= kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int64_t k = 0; k < threads; ++k)
+        s += d[k * n + i];
+      out[i] = T(s);
+    }
+  }
+
+private:
+  int64_t size_;
+  int threads_;
+  std::vector<double> data_;
+};
 
 /// Reads an attribute that may be stored as an int or a double.
 inline bool attrIsInt(const AttrMap &attrs, const std::string &name) {

@@ -11,7 +11,9 @@
 //    what they rely on (ranks, element counts, dtypes) and return an error
 //    Status instead of reading out of bounds; data-dependent errors (a Gather
 //    index out of range) are reported the same way.
-//  - Tensors are dense, row-major and contiguous. Outputs never alias inputs.
+//  - Tensors are dense, row-major and contiguous. Outputs never alias inputs,
+//    except for the optimizer updates (adamw_update, sgd_update): their
+//    output k is input k updated in place (distinct buffers work too).
 //  - Attributes are normalised by the compiler: axes are non-negative, perms
 //    complete, slice parameters given for every dimension.
 //  - Float kernels support f32 and f64 (f64 is used by gradient checks);
@@ -53,6 +55,41 @@
 //  layer_norm(x, scale[, bias]) {axis, epsilon}: normalise over dims >= axis
 //  selective_scan(u[B,S,E], delta[B,S,E], A[E,N], Bm[B,S,N], C[B,S,N]) -> y[B,S,E]
 //      h_t = exp(delta_t*A) * h_{t-1} + (delta_t*u_t) B_t,  y_t = <h_t, C_t>, h_0 = 0
+//
+//  Training: gradients (adjoints of forward ops), loss, optimizer updates.
+//  Float kernels (except slice_scatter); outputs listed after "->".
+//  slice_scatter(src) {starts, steps} -> out   the adjoint of slice: zeros,
+//                                       with out[starts[d]+i*steps[d]] = src[i]
+//                                       (any dtype)
+//  scatter_add(grad, indices:i64|i32) {axis} -> out (the gather's data shape)
+//                                       the adjoint of gather: out = 0, then
+//                                       out[..,idx,..] += grad[..,pos,..] for
+//                                       every index position (repeats add up);
+//                                       negative indices count from the end
+//  layer_norm_grad(dy, x, scale) {axis, epsilon} -> (dx, dscale, dbias)
+//                                       dscale, dbias have scale's shape
+//  selective_scan_grad(dy, u, delta, A, Bm, C) {chunk}
+//      -> (du, ddelta, dA, dB, dC): the states are kept for the whole sequence
+//      when they fit in 2 MiB per task, else recomputed from checkpoints
+//      every `chunk` steps (default 64; a given chunk > 0 always applies)
+//  cross_entropy(logits[..., V], targets:i64|i32 [...]) {shift 0|1 (1),
+//      ignore_index (-100)} -> loss (rank 0, logits' dtype): the mean over
+//      counted positions of logsumexp(row) - row[label]; 0 if none counted.
+//      shift 0: position p is labelled targets[p]; shift 1 (next token):
+//      position s of a sequence (targets' last dim) is labelled
+//      targets[..., s+1] and the sequence's last position is unused. Labels
+//      equal to ignore_index are not counted; other labels outside [0, V) are
+//      an error (targets that label no position are not read).
+//  cross_entropy_grad(logits, targets, dloss:rank 0) {shift, ignore_index}
+//      -> dlogits: dloss/count * (softmax(row) - onehot(label)) on counted
+//      rows, 0 on the others
+//  adamw_update(param, m, v, grad, lr, step, scale) {beta1 (0.9), beta2
+//      (0.999), epsilon (1e-8), weight_decay (0.01)} -> (param, m, v), in
+//      place: torch.optim.AdamW on g = grad*scale. lr, scale: rank 0 of
+//      param's dtype; step (>= 1): rank 0 f32, f64, i64 or i32.
+//  sgd_update(param, buf, grad, lr, scale) {momentum (0), weight_decay (0),
+//      nesterov 0|1} -> (param, buf), in place: torch.optim.SGD (dampening 0)
+//      on g = grad*scale, buf starting at 0; buf is unchanged without momentum
 //
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -66,6 +66,31 @@ void stridedCopyTyped(const Shape &outShape,
   });
 }
 
+/// The adjoint of stridedCopyTyped: out[sum(i_d * outStrides[d])] = in[i...]
+/// for every index of inShape (`out` points at the region's first element).
+/// The written positions are distinct, so rows can go to different threads.
+template <typename T>
+void stridedScatterTyped(const Shape &inShape,
+                         const std::vector<int64_t> &outStrides, const T *in,
+                         T *out) {
+  const int64_t total = numElements(inShape);
+  if (total == 0)
+    return;
+  StridedLoop<2> loop =
+      makeStridedLoop<2>(inShape, {outStrides, contiguousStrides(inShape)});
+  const int64_t sOut = loop.innerStride(0);
+  forEachRow(loop, total >= kParallelGrain,
+             [&](const std::array<int64_t, 2> &off, int64_t n) {
+               T *dst = out + off[0];
+               const T *src = in + off[1];
+               if (sOut == 1)
+                 std::memcpy(dst, src, size_t(n) * sizeof(T));
+               else
+                 for (int64_t i = 0; i < n; ++i)
+                   dst[i * sOut] = src[i];
+             });
+}
+
 } // namespace
 
 void stridedCopy(size_t elemSize, const Shape &outShape,
@@ -164,14 +189,19 @@ Status expandKernel(const std::vector<TensorRef> &inputs,
   return Status();
 }
 
-Status sliceKernel(const std::vector<TensorRef> &inputs,
-                   const std::vector<TensorRef> &outputs,
-                   const AttrMap &attrs) {
-  const char *op = "slice";
-  if (Status s = checkMove(op, inputs, outputs); !s)
-    return s;
-  const TensorRef &x = inputs[0], &o = outputs[0];
-  const int64_t rank = x.rank();
+/// The strided region of `big` that `slice` reads and `slice_scatter`
+/// writes: element i of `small` is big[base + sum(i_d * strides[d])].
+struct SliceRegion {
+  int64_t base = 0;
+  std::vector<int64_t> strides;
+};
+
+/// Checks the starts/steps (and optional sizes) attributes of a slice of
+/// `big` with shape `small` and resolves them to element offsets.
+Status resolveSlice(const char *op, const AttrMap &attrs, const Shape &big,
+                    const Shape &small, const char *smallName,
+                    SliceRegion &region) {
+  const int64_t rank = int64_t(big.size());
   std::vector<int64_t> starts = attrs.getInts("starts");
   std::vector<int64_t> steps = attrs.getInts("steps");
   if (steps.empty() && !attrs.has("steps"))
@@ -179,36 +209,76 @@ Status sliceKernel(const std::vector<TensorRef> &inputs,
   if (int64_t(starts.size()) != rank || int64_t(steps.size()) != rank)
     return opError(op, "starts and steps need " + std::to_string(rank) +
                            " entries each");
-  if (o.rank() != rank)
-    return opError(op, "output rank " + std::to_string(o.rank()) +
-                           " differs from input rank " + std::to_string(rank));
-  // The op also carries `sizes`; when present it must be the output shape.
+  if (int64_t(small.size()) != rank)
+    return opError(op, std::string(smallName) + " rank " +
+                           std::to_string(small.size()) +
+                           " differs from rank " + std::to_string(rank));
+  // The op also carries `sizes`; when present it must be the sliced shape.
   if (attrs.has("sizes"))
-    if (Status s = checkShape(op, "output", o.shape, attrs.getInts("sizes"));
-        !s)
+    if (Status s = checkShape(op, smallName, small, attrs.getInts("sizes")); !s)
       return s;
-  if (o.numElements() == 0)
-    return Status();
-  std::vector<int64_t> xStrides = contiguousStrides(x.shape), inStrides(rank);
-  int64_t base = 0;
+  std::vector<int64_t> bigStrides = contiguousStrides(big);
+  region.base = 0;
+  region.strides.assign(rank, 0);
+  const bool empty = numElements(small) == 0;
   for (int64_t d = 0; d < rank; ++d) {
     if (steps[d] == 0)
       return opError(op, "step of dim " + std::to_string(d) + " is 0");
+    if (empty)
+      continue;
     int64_t first = starts[d];
-    int64_t last = first + (o.shape[d] - 1) * steps[d];
-    if (first < 0 || first >= x.shape[d] || last < 0 || last >= x.shape[d])
-      return opError(op, "dim " + std::to_string(d) + ": reading indices " +
+    int64_t last = first + (small[d] - 1) * steps[d];
+    if (first < 0 || first >= big[d] || last < 0 || last >= big[d])
+      return opError(op, "dim " + std::to_string(d) + ": indices " +
                              std::to_string(first) + ".." +
                              std::to_string(last) + " of a dim of size " +
-                             std::to_string(x.shape[d]));
-    base += first * xStrides[d];
-    inStrides[d] = steps[d] * xStrides[d];
+                             std::to_string(big[d]));
+    region.base += first * bigStrides[d];
+    region.strides[d] = steps[d] * bigStrides[d];
   }
-  stridedCopy(dtypeSize(x.dtype), o.shape, inStrides,
+  return Status();
+}
+
+Status sliceKernel(const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs) {
+  const char *op = "slice";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  SliceRegion region;
+  if (Status s = resolveSlice(op, attrs, x.shape, o.shape, "output", region);
+      !s)
+    return s;
+  if (o.numElements() == 0)
+    return Status();
+  stridedCopy(dtypeSize(x.dtype), o.shape, region.strides,
               static_cast<const char *>(x.data) +
-                  base * int64_t(dtypeSize(x.dtype)),
+                  region.base * int64_t(dtypeSize(x.dtype)),
               o.data);
   return Status();
+}
+
+/// The adjoint of slice: zeros, with src written to the region slice reads.
+Status sliceScatterKernel(const std::vector<TensorRef> &inputs,
+                          const std::vector<TensorRef> &outputs,
+                          const AttrMap &attrs) {
+  const char *op = "slice_scatter";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &src = inputs[0], &o = outputs[0];
+  SliceRegion region;
+  if (Status s = resolveSlice(op, attrs, o.shape, src.shape, "src", region); !s)
+    return s;
+  zeroFill(o.data, o.bytes());
+  if (src.numElements() == 0)
+    return Status();
+  return dispatchBySize(op, o.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    stridedScatterTyped(src.shape, region.strides, src.as<T>(),
+                        o.as<T>() + region.base);
+    return Status();
+  });
 }
 
 Status concatKernel(const std::vector<TensorRef> &inputs,
@@ -266,6 +336,48 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   return Status();
 }
 
+/// data viewed as [outer, axisLen, inner] around gather's axis; the gathered
+/// tensor is [outer, numIdx, inner].
+struct GatherView {
+  int64_t outer = 1, axisLen = 1, inner = 1, numIdx = 0;
+};
+
+/// Checks gather(data, indices) {axis} -> gathered, shared by gather and its
+/// adjoint scatter_add (which maps the gathered shape back to data's), and
+/// validates every index so the data loops cannot fail halfway.
+Status resolveGather(const char *op, const Shape &data,
+                     const TensorRef &indices, const Shape &gathered,
+                     const char *gatheredName, const AttrMap &attrs,
+                     GatherView &view) {
+  if (Status s = checkIndexDType(op, "indices", indices); !s)
+    return s;
+  const int64_t rank = int64_t(data.size());
+  const int64_t axis = attrs.getInt("axis", 0);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
+  Shape expected(data.begin(), data.begin() + axis);
+  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
+  expected.insert(expected.end(), data.begin() + axis + 1, data.end());
+  if (Status s = checkShape(op, gatheredName, gathered, expected); !s)
+    return s;
+  view.axisLen = data[axis];
+  view.numIdx = indices.numElements();
+  view.outer = view.inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    view.outer *= data[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    view.inner *= data[d];
+  for (int64_t i = 0; i < view.numIdx; ++i) {
+    int64_t v = indexAt(indices, i);
+    if (v < -view.axisLen || v >= view.axisLen)
+      return opError(op, "index " + std::to_string(v) +
+                             " out of range for a dim of size " +
+                             std::to_string(view.axisLen));
+  }
+  return Status();
+}
+
 Status gatherKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttrMap &attrs) {
@@ -275,50 +387,23 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
   const TensorRef &data = inputs[0], &indices = inputs[1], &o = outputs[0];
   if (Status s = checkDType(op, "output", o.dtype, data.dtype); !s)
     return s;
-  if (indices.dtype != DType::I64 && indices.dtype != DType::I32)
-    return opError(op, std::string("indices must be i64 or i32, got ") +
-                           dtypeName(indices.dtype));
-  const int64_t rank = data.rank();
-  const int64_t axis = attrs.getInt("axis", 0);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) +
-                           " out of range for rank " + std::to_string(rank));
-  Shape expected(data.shape.begin(), data.shape.begin() + axis);
-  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
-  expected.insert(expected.end(), data.shape.begin() + axis + 1,
-                  data.shape.end());
-  if (Status s = checkShape(op, "output", o.shape, expected); !s)
+  GatherView view;
+  if (Status s = resolveGather(op, data.shape, indices, o.shape, "output",
+                               attrs, view);
+      !s)
     return s;
-
-  const int64_t axisLen = data.shape[axis];
-  const int64_t numIdx = indices.numElements();
-  auto index = [&](int64_t i) -> int64_t {
-    return indices.dtype == DType::I64 ? indices.as<int64_t>()[i]
-                                       : int64_t(indices.as<int32_t>()[i]);
-  };
-  // Validate every index first so the copy loop cannot fail halfway.
-  for (int64_t i = 0; i < numIdx; ++i) {
-    int64_t v = index(i);
-    if (v < -axisLen || v >= axisLen)
-      return opError(op, "index " + std::to_string(v) +
-                             " out of range for a dim of size " +
-                             std::to_string(axisLen));
-  }
   if (o.numElements() == 0)
     return Status();
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d)
-    outer *= data.shape[d];
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= data.shape[d];
-  const int64_t items = outer * numIdx;
+  const int64_t axisLen = view.axisLen, numIdx = view.numIdx,
+                inner = view.inner;
+  const int64_t items = view.outer * numIdx;
   return dispatchBySize(op, data.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *src = data.as<T>();
     T *dst = o.as<T>();
 #pragma omp parallel for schedule(static) if (o.numElements() >= kParallelGrain)
     for (int64_t it = 0; it < items; ++it) {
-      int64_t r = it / numIdx, v = index(it % numIdx);
+      int64_t r = it / numIdx, v = indexAt(indices, it % numIdx);
       if (v < 0)
         v += axisLen;
       const T *s = src + (r * axisLen + v) * inner;
@@ -327,6 +412,88 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
         *d = *s;
       else
         std::memcpy(d, s, size_t(inner) * sizeof(T));
+    }
+    return Status();
+  });
+}
+
+/// The adjoint of gather: out = 0, out[.., idx[p], ..] += grad[.., p, ..].
+/// Index positions are bucketed by the row they hit (a stable counting
+/// sort), so each output row [outer, v] is summed by one thread, in index
+/// order and in double: race-free and independent of the thread count.
+Status scatterAddKernel(const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs,
+                        const AttrMap &attrs) {
+  const char *op = "scatter_add";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &grad = inputs[0], &indices = inputs[1], &o = outputs[0];
+  if (Status s = checkDType(op, "grad", grad.dtype, o.dtype); !s)
+    return s;
+  GatherView view;
+  if (Status s =
+          resolveGather(op, o.shape, indices, grad.shape, "grad", attrs, view);
+      !s)
+    return s;
+  return dispatchFloat(op, o.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    if (o.numElements() == 0)
+      return Status();
+    const int64_t axisLen = view.axisLen, numIdx = view.numIdx,
+                  inner = view.inner;
+    // first[v]..first[v+1]: the positions p (ascending) with index v.
+    std::vector<int64_t> first(size_t(axisLen) + 1, 0);
+    std::vector<int64_t> order(static_cast<size_t>(numIdx));
+    auto row = [&](int64_t p) {
+      int64_t v = indexAt(indices, p);
+      return v < 0 ? v + axisLen : v;
+    };
+    for (int64_t p = 0; p < numIdx; ++p)
+      ++first[row(p) + 1];
+    for (int64_t v = 0; v < axisLen; ++v)
+      first[v + 1] += first[v];
+    {
+      std::vector<int64_t> next(first.begin(), first.end() - 1);
+      for (int64_t p = 0; p < numIdx; ++p)
+        order[next[row(p)]++] = p;
+    }
+    const T *pg = grad.as<T>();
+    T *po = o.as<T>();
+    const int64_t items = view.outer * axisLen;
+    const bool parallel =
+        o.numElements() + grad.numElements() >= kParallelGrain && items > 1;
+#pragma omp parallel if (parallel)
+    {
+      std::vector<double> acc(std::is_same_v<T, double> ? 0 : size_t(inner));
+      // Dynamic: a frequent index (a common token) makes its row heavy.
+#pragma omp for schedule(dynamic, 16)
+      for (int64_t it = 0; it < items; ++it) {
+        const int64_t r = it / axisLen, v = it % axisLen;
+        T *dst = po + it * inner;
+        const int64_t b = first[v], e = first[v + 1];
+        const T *gBase = pg + r * numIdx * inner;
+        if (b == e) {
+          std::fill(dst, dst + inner, T(0));
+        } else if (e - b == 1) {
+          std::memcpy(dst, gBase + order[b] * inner, size_t(inner) * sizeof(T));
+        } else {
+          double *sum;
+          if constexpr (std::is_same_v<T, double>)
+            sum = dst;
+          else
+            sum = acc.data();
+          std::fill(sum, sum + inner, 0.0);
+          for (int64_t k = b; k < e; ++k) {
+            const T *g = gBase + order[k] * inner;
+#pragma omp simd
+            for (int64_t j = 0; j < inner; ++j)
+              sum[j] += double(g[j]);
+          }
+          if constexpr (!std::is_same_v<T, double>)
+            for (int64_t j = 0; j < inner; ++j)
+              dst[j] = T(sum[j]);
+        }
+      }
     }
     return Status();
   });
@@ -441,8 +608,10 @@ void addLayoutKernels(KernelTable &table) {
                                 {"reshape", reshapeKernel},
                                 {"expand", expandKernel},
                                 {"slice", sliceKernel},
+                                {"slice_scatter", sliceScatterKernel},
                                 {"concat", concatKernel},
                                 {"gather", gatherKernel},
+                                {"scatter_add", scatterAddKernel},
                                 {"trilu", triluKernel},
                                 {"range", rangeKernel},
                                 {"fill", fillKernel},

@@ -1,4 +1,4 @@
-//===- SelectiveScan.cpp - Mamba selective scan forward kernel ------------===//
+//===- SelectiveScan.cpp - Mamba selective scan and its gradient ----------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -48,41 +48,254 @@ void selectiveScan(const T *u, const T *delta, const T *a, const T *bm,
   }
 }
 
-Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
-                           const std::vector<TensorRef> &outputs,
-                           const AttrMap &) {
-  const char *op = "selective_scan";
-  if (Status s = checkArity(op, inputs, 5, 5, outputs); !s)
-    return s;
-  const TensorRef &u = inputs[0], &delta = inputs[1], &a = inputs[2],
-                  &bm = inputs[3], &c = inputs[4], &y = outputs[0];
+/// Sizes of a scan: u [batch, seq, e], A [e, n].
+struct ScanDims {
+  int64_t batch = 0, seq = 0, e = 0, n = 0;
+};
+
+/// Checks the five forward operands (u, delta, A, B, C) starting at
+/// inputs[first], and that each tensor of `same` has u's dtype and shape.
+Status resolveScan(
+    const char *op, const std::vector<TensorRef> &inputs, size_t first,
+    std::initializer_list<std::pair<const char *, const TensorRef *>> same,
+    ScanDims &dims) {
+  const TensorRef &u = inputs[first], &a = inputs[first + 2];
   if (u.rank() != 3)
     return opError(op,
                    "u must have rank 3 [B,S,E], got " + shapeToString(u.shape));
   if (a.rank() != 2)
     return opError(op,
                    "A must have rank 2 [E,N], got " + shapeToString(a.shape));
-  const int64_t batch = u.shape[0], seq = u.shape[1], e = u.shape[2];
-  const int64_t n = a.shape[1];
+  dims = {u.shape[0], u.shape[1], u.shape[2], a.shape[1]};
+  const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
   const char *names[] = {"delta", "A", "B", "C"};
   const Shape shapes[] = {
       {batch, seq, e}, {e, n}, {batch, seq, n}, {batch, seq, n}};
-  for (int i = 0; i < 4; ++i) {
-    if (Status s = checkDType(op, names[i], inputs[i + 1].dtype, u.dtype); !s)
+  for (size_t i = 0; i < 4; ++i) {
+    const TensorRef &t = inputs[first + 1 + i];
+    if (Status s = checkDType(op, names[i], t.dtype, u.dtype); !s)
       return s;
-    if (Status s = checkShape(op, names[i], inputs[i + 1].shape, shapes[i]); !s)
+    if (Status s = checkShape(op, names[i], t.shape, shapes[i]); !s)
       return s;
   }
-  if (Status s = checkDType(op, "output", y.dtype, u.dtype); !s)
+  for (const auto &[name, t] : same) {
+    if (Status s = checkDType(op, name, t->dtype, u.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, name, t->shape, u.shape); !s)
+      return s;
+  }
+  return Status();
+}
+
+Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs,
+                           const AttrMap &) {
+  const char *op = "selective_scan";
+  if (Status s = checkArity(op, inputs, 5, 5, outputs); !s)
     return s;
-  if (Status s = checkShape(op, "output", y.shape, u.shape); !s)
+  const TensorRef &y = outputs[0];
+  ScanDims dims;
+  if (Status s = resolveScan(op, inputs, 0, {{"output", &y}}, dims); !s)
     return s;
-  return dispatchFloat(op, u.dtype, [&](auto tag) -> Status {
+  return dispatchFloat(op, y.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     if (y.numElements() == 0)
       return Status();
-    selectiveScan(u.as<T>(), delta.as<T>(), a.as<T>(), bm.as<T>(), c.as<T>(),
-                  y.as<T>(), batch, seq, e, n);
+    selectiveScan(inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(),
+                  inputs[3].as<T>(), inputs[4].as<T>(), y.as<T>(), dims.batch,
+                  dims.seq, dims.e, dims.n);
+    return Status();
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// selective_scan_grad
+//
+// For each channel (b, e) the state adjoint g_t = dL/dh_t runs backwards:
+//   g_t = dy_t C_t + exp(delta_{t+1} A) * g_{t+1}
+// and, with h_{t-1} the previous state and ga = g_t * exp(delta_t A) * h_{t-1},
+//   du_t = delta_t <g_t, B_t>,   ddelta_t = <A, ga> + u_t <g_t, B_t>,
+//   dB_t += delta_t u_t g_t,     dC_t += dy_t h_t,     dA += delta_t ga.
+// The backward pass needs the states in reverse order. When a task's states
+// for the whole sequence fit in kHistoryBudget they are computed once and
+// kept; otherwise a first forward pass keeps the state at the start of every
+// chunk of kGradChunk steps (the `chunk` attribute overrides the length),
+// and each chunk's states are recomputed from there before walking it
+// backwards, so scratch is O(chunk * N) per channel instead of O(S * N).
+// dB and dC (summed over channels) and dA (over batch and time) go to
+// per-thread partials.
+//===----------------------------------------------------------------------===//
+
+/// Channels one task walks together: they share each step's B and C rows.
+constexpr int64_t kGradChannelBlock = 8;
+/// Steps whose states are recomputed and kept at a time on long sequences.
+constexpr int64_t kGradChunk = 64;
+/// Doubles a task may keep per history (states, decays): 1 MiB each.
+constexpr int64_t kHistoryBudget = int64_t(1) << 17;
+
+template <typename T> struct ScanGrad {
+  const T *dy, *u, *delta, *a, *bm, *c;
+  T *du, *ddelta;
+  ScanDims dims;
+  int64_t chunkLen; // steps per recomputed chunk
+
+  /// Scratch of one thread, reused by its tasks (all double).
+  struct Scratch {
+    std::vector<double> ckpt;  // [chunks][w][n]: state before each chunk
+    std::vector<double> hist;  // [chunkLen + 1][w][n]: states in a chunk
+    std::vector<double> decay; // [chunkLen][w][n]: exp(delta_t A)
+    std::vector<double> carry; // [w][n]: exp(delta_{t+1} A) * g_{t+1}
+  };
+
+  /// One forward step of channels [e0, e0+w) at step index `step`:
+  /// hOut = exp(delta A) * hIn + delta u B, recording the decay when asked.
+  void forwardStep(int64_t step, int64_t e0, int64_t w, const double *hIn,
+                   double *hOut, double *decayOut) const {
+    const int64_t e = dims.e, n = dims.n;
+    const T *bRow = bm + step * n;
+    for (int64_t ch = 0; ch < w; ++ch) {
+      const double d = double(delta[step * e + e0 + ch]);
+      const double du = d * double(u[step * e + e0 + ch]);
+      const T *aRow = a + (e0 + ch) * n;
+      const double *hi = hIn + ch * n;
+      double *ho = hOut + ch * n;
+      double *dec = decayOut ? decayOut + ch * n : nullptr;
+      for (int64_t i = 0; i < n; ++i) {
+        const double k = std::exp(d * double(aRow[i]));
+        if (dec)
+          dec[i] = k;
+        ho[i] = k * hi[i] + du * double(bRow[i]);
+      }
+    }
+  }
+
+  /// Channels [e0, e0+w) of batch b; adds into the thread's dB, dC
+  /// ([batch, seq, n]) and dA ([e, n]) partials.
+  void task(int64_t b, int64_t e0, int64_t w, Scratch &sc, double *pB,
+            double *pC, double *pA) const {
+    const int64_t seq = dims.seq, e = dims.e, n = dims.n;
+    const int64_t chunks = (seq + chunkLen - 1) / chunkLen;
+    const int64_t wn = w * n;
+    sc.ckpt.assign(size_t(chunks * wn), 0.0);
+    sc.hist.resize(size_t((chunkLen + 1) * wn));
+    sc.decay.resize(size_t(chunkLen * wn));
+    sc.carry.assign(size_t(wn), 0.0);
+    // Checkpoints: ckpt[0] = 0, ckpt[k] = the state after k chunks (carried
+    // in hist[0] / hist[1] meanwhile).
+    double *h0 = sc.hist.data(), *h1 = h0 + wn;
+    std::fill(h0, h0 + wn, 0.0);
+    for (int64_t chunk = 0; chunk + 1 < chunks; ++chunk) {
+      for (int64_t s = chunk * chunkLen; s < (chunk + 1) * chunkLen; ++s) {
+        forwardStep(b * seq + s, e0, w, h0, h1, nullptr);
+        std::swap(h0, h1);
+      }
+      std::copy(h0, h0 + wn, sc.ckpt.data() + (chunk + 1) * wn);
+    }
+    for (int64_t chunk = chunks - 1; chunk >= 0; --chunk) {
+      const int64_t s0 = chunk * chunkLen;
+      const int64_t len = std::min(chunkLen, seq - s0);
+      std::copy(sc.ckpt.data() + chunk * wn, sc.ckpt.data() + (chunk + 1) * wn,
+                sc.hist.data());
+      for (int64_t k = 0; k < len; ++k)
+        forwardStep(b * seq + s0 + k, e0, w, sc.hist.data() + k * wn,
+                    sc.hist.data() + (k + 1) * wn, sc.decay.data() + k * wn);
+      for (int64_t k = len - 1; k >= 0; --k) {
+        const int64_t step = b * seq + s0 + k;
+        const T *bRow = bm + step * n, *cRow = c + step * n;
+        double *pBRow = pB + step * n, *pCRow = pC + step * n;
+        for (int64_t ch = 0; ch < w; ++ch) {
+          const int64_t idx = step * e + e0 + ch;
+          const double d = double(delta[idx]), uv = double(u[idx]),
+                       dyv = double(dy[idx]);
+          const T *aRow = a + (e0 + ch) * n;
+          const double *hNow = sc.hist.data() + (k + 1) * wn + ch * n;
+          const double *hPrev = sc.hist.data() + k * wn + ch * n;
+          const double *dec = sc.decay.data() + k * wn + ch * n;
+          double *cr = sc.carry.data() + ch * n;
+          double *pARow = pA + (e0 + ch) * n;
+          double sumGB = 0, sumAGa = 0;
+#pragma omp simd reduction(+ : sumGB, sumAGa)
+          for (int64_t i = 0; i < n; ++i) {
+            const double g = dyv * double(cRow[i]) + cr[i];
+            const double ga = g * dec[i] * hPrev[i];
+            pCRow[i] += dyv * hNow[i];
+            pBRow[i] += g * d * uv;
+            sumGB += g * double(bRow[i]);
+            sumAGa += double(aRow[i]) * ga;
+            pARow[i] += d * ga;
+            cr[i] = dec[i] * g;
+          }
+          du[idx] = T(d * sumGB);
+          ddelta[idx] = T(sumAGa + uv * sumGB);
+        }
+      }
+    }
+  }
+};
+
+Status selectiveScanGradKernel(const std::vector<TensorRef> &inputs,
+                               const std::vector<TensorRef> &outputs,
+                               const AttrMap &attrs) {
+  const char *op = "selective_scan_grad";
+  if (Status s = checkArity(op, inputs, 6, 6, outputs, 5); !s)
+    return s;
+  const TensorRef &dy = inputs[0];
+  ScanDims dims;
+  if (Status s = resolveScan(
+          op, inputs, 1,
+          {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]}}, dims);
+      !s)
+    return s;
+  const char *names[] = {"dA", "dB", "dC"};
+  for (int i = 0; i < 3; ++i) {
+    const TensorRef &want = inputs[3 + i], &got = outputs[2 + i];
+    if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
+      return s;
+  }
+  int64_t chunkLen = attrs.getInt("chunk", 0);
+  if (chunkLen < 0)
+    return opError(op, "chunk must be >= 0, got " + std::to_string(chunkLen));
+  if (chunkLen == 0)
+    chunkLen = dims.seq * std::min(dims.e, kGradChannelBlock) * dims.n <=
+                       kHistoryBudget
+                   ? std::max<int64_t>(dims.seq, 1)
+                   : kGradChunk;
+  return dispatchFloat(op, dy.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
+    ScanGrad<T> g{dy.as<T>(),
+                  inputs[1].as<T>(),
+                  inputs[2].as<T>(),
+                  inputs[3].as<T>(),
+                  inputs[4].as<T>(),
+                  inputs[5].as<T>(),
+                  outputs[0].as<T>(),
+                  outputs[1].as<T>(),
+                  dims,
+                  chunkLen};
+    const int64_t blocks = (e + kGradChannelBlock - 1) / kGradChannelBlock;
+    const int64_t tasks = batch * blocks;
+    const bool parallel = batch * seq * e * n >= kParallelGrain && tasks > 1;
+    const int threads = parallel ? maxThreads() : 1;
+    const int64_t bcSize = batch * seq * n;
+    ThreadPartials pB(bcSize, threads), pC(bcSize, threads), pA(e * n, threads);
+#pragma omp parallel if (parallel)
+    {
+      typename ScanGrad<T>::Scratch scratch;
+      double *myB = pB.slot(), *myC = pC.slot(), *myA = pA.slot();
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < tasks; ++t) {
+        const int64_t b = t / blocks;
+        const int64_t e0 = (t % blocks) * kGradChannelBlock;
+        g.task(b, e0, std::min(kGradChannelBlock, e - e0), scratch, myB, myC,
+               myA);
+      }
+    }
+    pA.reduceInto(outputs[2].as<T>());
+    pB.reduceInto(outputs[3].as<T>());
+    pC.reduceInto(outputs[4].as<T>());
     return Status();
   });
 }
@@ -90,7 +303,11 @@ Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
 } // namespace
 
 void addSelectiveScanKernels(KernelTable &table) {
-  table.push_back({"selective_scan", selectiveScanKernel});
+  table.insert(table.end(),
+               {
+                   {"selective_scan", selectiveScanKernel},
+                   {"selective_scan_grad", selectiveScanGradKernel},
+               });
 }
 
 } // namespace cpu

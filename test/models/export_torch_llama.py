@@ -151,8 +151,26 @@ def parse_args():
     p.add_argument("--opset", type=int, default=14)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fold", action="store_true", help="do_constant_folding=True")
+    p.add_argument("--grads", action="store_true",
+                   help="export for training (TrainingMode.TRAINING, no constant folding) and "
+                        "write the next-token loss and every parameter's gradient "
+                        "(DIR/loss.npy, DIR/grads/<name>.npy)")
     p.add_argument("--out-dir", required=True)
     return p.parse_args()
+
+
+def write_gradients(model, input_ids, out_dir):
+    """PyTorch autograd reference: next-token cross-entropy, mean over B*(S-1)."""
+    model.zero_grad()
+    logits = model(input_ids)
+    vocab = logits.shape[-1]
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
+    loss.backward()
+    np.save(os.path.join(out_dir, "loss.npy"), loss.detach().numpy().astype(np.float32))
+    os.makedirs(os.path.join(out_dir, "grads"), exist_ok=True)
+    for name, p in model.named_parameters():
+        np.save(os.path.join(out_dir, "grads", name.replace("/", "_") + ".npy"),
+                p.grad.numpy().astype(np.float32))
 
 
 def main():
@@ -172,9 +190,13 @@ def main():
         logits = model(input_ids).float().numpy()
         torch.onnx.export(model, (input_ids,), os.path.join(args.out_dir, "model.onnx"),
                           opset_version=args.opset, input_names=["input_ids"],
-                          output_names=["logits"], do_constant_folding=args.fold)
+                          output_names=["logits"], do_constant_folding=args.fold and not args.grads,
+                          training=(torch.onnx.TrainingMode.TRAINING if args.grads
+                                    else torch.onnx.TrainingMode.EVAL))
     np.save(os.path.join(args.out_dir, "input_ids.npy"), ids)
     np.save(os.path.join(args.out_dir, "logits.npy"), logits.astype(np.float32))
+    if args.grads:
+        write_gradients(model, input_ids, args.out_dir)
     print(f"wrote {args.out_dir}/model.onnx logits{list(logits.shape)}")
 
 

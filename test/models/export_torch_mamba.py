@@ -27,20 +27,25 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+def selective_scan_ref(u, delta, A, B, C):
+    """y_t = sum_n h_t C_t,  h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t (differentiable)."""
+    # u, delta: [B,S,E]; A: [E,N]; B, C: [B,S,N]
+    batch, seq, e = u.shape
+    h = u.new_zeros(batch, e, A.shape[1])
+    ys = []
+    for t in range(seq):
+        dt = delta[:, t, :, None]                        # [B,E,1]
+        h = torch.exp(dt * A) * h + dt * u[:, t, :, None] * B[:, t, None, :]
+        ys.append((h * C[:, t, None, :]).sum(-1))        # [B,E]
+    return torch.stack(ys, dim=1)
+
+
 class SelectiveScanFn(torch.autograd.Function):
-    """y_t = sum_n h_t C_t,  h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t."""
+    """Exports as one longctx::SelectiveScan node; autograd uses the reference."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C):
-        # u, delta: [B,S,E]; A: [E,N]; B, C: [B,S,N]
-        batch, seq, e = u.shape
-        h = u.new_zeros(batch, e, A.shape[1])
-        ys = []
-        for t in range(seq):
-            dt = delta[:, t, :, None]                        # [B,E,1]
-            h = torch.exp(dt * A) * h + dt * u[:, t, :, None] * B[:, t, None, :]
-            ys.append((h * C[:, t, None, :]).sum(-1))        # [B,E]
-        return torch.stack(ys, dim=1)
+        return selective_scan_ref(u, delta, A, B, C)
 
     @staticmethod
     def symbolic(g, u, delta, A, B, C):
@@ -76,7 +81,7 @@ class MambaBlock(nn.Module):
         dt, B, C = torch.split(self.x_proj(u), [self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt))
         A = -torch.exp(self.A_log.float())
-        y = SelectiveScanFn.apply(u, delta, A, B, C)
+        y = (SelectiveScanFn.apply if torch.onnx.is_in_onnx_export() else selective_scan_ref)(u, delta, A, B, C)
         y = y + u * self.D
         y = y * F.silu(z)
         return self.out_proj(y)
@@ -116,8 +121,26 @@ def parse_args():
     p.add_argument("--opset", type=int, default=14)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fold", action="store_true", help="do_constant_folding=True")
+    p.add_argument("--grads", action="store_true",
+                   help="export for training (TrainingMode.TRAINING, no constant folding) and "
+                        "write the next-token loss and every parameter's gradient "
+                        "(DIR/loss.npy, DIR/grads/<name>.npy)")
     p.add_argument("--out-dir", required=True)
     return p.parse_args()
+
+
+def write_gradients(model, input_ids, out_dir):
+    """PyTorch autograd reference: next-token cross-entropy, mean over B*(S-1)."""
+    model.zero_grad()
+    logits = model(input_ids)
+    vocab = logits.shape[-1]
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
+    loss.backward()
+    np.save(os.path.join(out_dir, "loss.npy"), loss.detach().numpy().astype(np.float32))
+    os.makedirs(os.path.join(out_dir, "grads"), exist_ok=True)
+    for name, p in model.named_parameters():
+        np.save(os.path.join(out_dir, "grads", name.replace("/", "_") + ".npy"),
+                p.grad.numpy().astype(np.float32))
 
 
 def main():
@@ -134,10 +157,14 @@ def main():
         logits = model(input_ids).float().numpy()
         torch.onnx.export(model, (input_ids,), os.path.join(args.out_dir, "model.onnx"),
                           opset_version=args.opset, input_names=["input_ids"],
-                          output_names=["logits"], do_constant_folding=args.fold,
+                          output_names=["logits"], do_constant_folding=args.fold and not args.grads,
+                          training=(torch.onnx.TrainingMode.TRAINING if args.grads
+                                    else torch.onnx.TrainingMode.EVAL),
                           custom_opsets={"longctx": 1})
     np.save(os.path.join(args.out_dir, "input_ids.npy"), ids)
     np.save(os.path.join(args.out_dir, "logits.npy"), logits.astype(np.float32))
+    if args.grads:
+        write_gradients(model, input_ids, args.out_dir)
     print(f"wrote {args.out_dir}/model.onnx logits{list(logits.shape)}")
 
 

@@ -5,9 +5,7 @@
 // helpers.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/cpu/Kernels.h"
-
-#include <gtest/gtest.h>
+#include "KernelTestUtil.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,154 +18,9 @@
 #include <vector>
 
 using namespace longctx;
+using namespace longctx::kerneltest;
 
 namespace {
-
-//===----------------------------------------------------------------------===//
-// Helpers
-//===----------------------------------------------------------------------===//
-
-template <typename T> DType dtypeOf();
-template <> DType dtypeOf<float>() { return DType::F32; }
-template <> DType dtypeOf<double>() { return DType::F64; }
-template <> DType dtypeOf<int64_t>() { return DType::I64; }
-template <> DType dtypeOf<int32_t>() { return DType::I32; }
-
-/// Tolerance relative to max(1, |expected|): f32 1e-6, f64 1e-12.
-template <typename T> double tolOf() {
-  return std::is_same_v<T, float> ? 1e-6 : 1e-12;
-}
-
-template <typename T>
-Tensor tensor(Shape shape, const std::vector<double> &values) {
-  Tensor t(dtypeOf<T>(), shape);
-  EXPECT_EQ(int64_t(values.size()), t.numElements());
-  for (size_t i = 0; i < values.size(); ++i)
-    t.as<T>()[i] = T(values[i]);
-  return t;
-}
-
-Tensor boolTensor(Shape shape, const std::vector<int> &values) {
-  Tensor t(DType::Bool, shape);
-  EXPECT_EQ(int64_t(values.size()), t.numElements());
-  for (size_t i = 0; i < values.size(); ++i)
-    t.as<uint8_t>()[i] = uint8_t(values[i]);
-  return t;
-}
-
-template <typename T>
-Tensor randomTensor(Shape shape, double lo, double hi, unsigned seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Tensor t(dtypeOf<T>(), shape);
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    t.as<T>()[i] = T(dist(gen));
-  return t;
-}
-
-std::vector<double> values(const Tensor &t) {
-  std::vector<double> v(size_t(t.numElements()));
-  for (int64_t i = 0; i < t.numElements(); ++i) {
-    switch (t.dtype()) {
-    case DType::F32:
-      v[i] = t.as<float>()[i];
-      break;
-    case DType::F64:
-      v[i] = t.as<double>()[i];
-      break;
-    case DType::I64:
-      v[i] = double(t.as<int64_t>()[i]);
-      break;
-    case DType::I32:
-      v[i] = t.as<int32_t>()[i];
-      break;
-    case DType::I8:
-      v[i] = t.as<int8_t>()[i];
-      break;
-    case DType::U8:
-    case DType::Bool:
-      v[i] = t.as<uint8_t>()[i];
-      break;
-    default:
-      ADD_FAILURE() << "no values() for " << dtypeName(t.dtype());
-    }
-  }
-  return v;
-}
-
-Status run(const char *op, const std::vector<const Tensor *> &ins,
-           const Tensor &out, const AttrMap &attrs = {}) {
-  std::vector<TensorRef> refs;
-  for (const Tensor *t : ins)
-    refs.push_back(t->ref());
-  return runCpuKernel(op, refs, {out.ref()}, attrs);
-}
-
-/// Runs and expects success.
-void runOk(const char *op, const std::vector<const Tensor *> &ins,
-           const Tensor &out, const AttrMap &attrs = {}) {
-  Status s = run(op, ins, out, attrs);
-  ASSERT_TRUE(s.ok()) << op << ": " << s.message();
-}
-
-void expectNear(const Tensor &got, const std::vector<double> &want, double tol,
-                const std::string &what = "") {
-  std::vector<double> g = values(got);
-  ASSERT_EQ(g.size(), want.size()) << what;
-  int failures = 0;
-  for (size_t i = 0; i < g.size() && failures < 5; ++i) {
-    bool ok =
-        (std::isnan(want[i]) && std::isnan(g[i])) || g[i] == want[i] ||
-        std::fabs(g[i] - want[i]) <= tol * std::max(1.0, std::fabs(want[i]));
-    if (!ok) {
-      ++failures;
-      ADD_FAILURE() << what << " [" << i << "]: got " << g[i] << ", want "
-                    << want[i];
-    }
-  }
-}
-
-void expectExact(const Tensor &got, const std::vector<double> &want,
-                 const std::string &what = "") {
-  expectNear(got, want, 0.0, what);
-}
-
-/// Flat index into `in` (right-aligned numpy broadcast) for flat output index.
-int64_t broadcastIndex(const Shape &in, const Shape &out, int64_t flat) {
-  std::vector<int64_t> idx(out.size());
-  for (size_t d = out.size(); d-- > 0;) {
-    idx[d] = flat % out[d];
-    flat /= out[d];
-  }
-  int64_t r = 0;
-  size_t off = out.size() - in.size();
-  for (size_t d = 0; d < in.size(); ++d)
-    r = r * in[d] + (in[d] == 1 ? 0 : idx[off + d]);
-  return r;
-}
-
-std::vector<int64_t> unflatten(const Shape &shape, int64_t flat) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return idx;
-}
-
-int64_t flatten(const Shape &shape, const std::vector<int64_t> &idx) {
-  int64_t r = 0;
-  for (size_t d = 0; d < shape.size(); ++d)
-    r = r * shape[d] + idx[d];
-  return r;
-}
-
-AttrMap attrs(std::initializer_list<std::pair<const char *, AttrValue>> kv) {
-  AttrMap m;
-  for (auto &p : kv)
-    m.set(p.first, p.second);
-  return m;
-}
 
 template <typename T> class FloatKernels : public ::testing::Test {};
 using FloatTypes = ::testing::Types<float, double>;
@@ -217,7 +70,10 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "reshape",     "expand",     "slice",         "concat",
       "gather",      "softmax",    "log_softmax",   "reduce_sum",
       "reduce_mean", "reduce_max", "trilu",         "range",
-      "fill",        "layer_norm", "selective_scan", "cumsum"};
+      "fill",        "layer_norm", "selective_scan", "cumsum",
+      "slice_scatter", "scatter_add", "layer_norm_grad",
+      "selective_scan_grad", "cross_entropy", "cross_entropy_grad",
+      "adamw_update", "sgd_update"};
   EXPECT_EQ(names.size(), std::size(expected));
   for (const char *op : expected) {
     EXPECT_NE(lookupCpuKernel(op), nullptr) << op;
@@ -1165,13 +1021,6 @@ TEST(SelectiveScanKernel, HandComputed) {
 //===----------------------------------------------------------------------===//
 // Error reporting
 //===----------------------------------------------------------------------===//
-
-void expectError(const char *op, const std::vector<const Tensor *> &ins,
-                 const Tensor &out, const AttrMap &am = {}) {
-  Status s = run(op, ins, out, am);
-  EXPECT_FALSE(s.ok()) << op;
-  EXPECT_EQ(s.message().rfind(std::string(op) + ":", 0), 0u) << s.message();
-}
 
 TEST(KernelErrors, WrongInputCounts) {
   Tensor f = tensor<float>({2}, {1, 2});

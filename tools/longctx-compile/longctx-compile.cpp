@@ -30,8 +30,37 @@ cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout for 
                                 cl::value_desc("file"), cl::cat(category));
 cl::opt<bool> inference("inference", cl::desc("Compile the forward graph for inference"),
                         cl::cat(category));
-cl::opt<bool> train("train", cl::desc("Compile a training step (not available yet)"),
+cl::opt<bool> train("train",
+                    cl::desc("Compile a training step: next-token loss and the gradient of "
+                             "every parameter"),
                     cl::cat(category));
+cl::OptionCategory trainCategory("Training options (with --train)");
+cl::opt<std::string> optimizer("optimizer", cl::desc("adamw (default), sgd, or none (gradients only)"),
+                               cl::init("adamw"), cl::cat(trainCategory));
+cl::opt<double> lr("lr", cl::desc("Peak learning rate (default 1e-3)"), cl::init(1e-3),
+                   cl::cat(trainCategory));
+cl::opt<double> weightDecay("weight-decay",
+                            cl::desc("Weight decay: decoupled for adamw, L2 for sgd (default 0)"),
+                            cl::init(0.0), cl::cat(trainCategory));
+cl::opt<double> beta1("beta1", cl::desc("AdamW beta1 (default 0.9)"), cl::init(0.9),
+                      cl::cat(trainCategory));
+cl::opt<double> beta2("beta2", cl::desc("AdamW beta2 (default 0.999)"), cl::init(0.999),
+                      cl::cat(trainCategory));
+cl::opt<double> adamEps("eps", cl::desc("AdamW epsilon (default 1e-8)"), cl::init(1e-8),
+                        cl::cat(trainCategory));
+cl::opt<double> momentum("momentum", cl::desc("SGD momentum (default 0)"), cl::init(0.0),
+                         cl::cat(trainCategory));
+cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"), cl::cat(trainCategory));
+cl::opt<double> clipNorm("clip-norm", cl::desc("Clip the global gradient norm (default: off)"),
+                         cl::init(0.0), cl::cat(trainCategory));
+cl::opt<int> warmup("warmup", cl::desc("Linear warmup steps (default 0)"), cl::init(0),
+                    cl::cat(trainCategory));
+cl::opt<std::string> schedule("schedule",
+                              cl::desc("constant (default) or cosine (decays to 10% of --lr "
+                                       "over the run's --steps)"),
+                              cl::init("constant"), cl::cat(trainCategory));
+cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
+                             cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
                              cl::desc("Pin the dims of a graph input, e.g. input_ids=1x4096 "
                                       "(repeatable)"),
@@ -54,6 +83,7 @@ Examples:
   longctx-compile model.onnx --inference --shape input_ids=1x256 -o model.lcx
   longctx-compile model.json --inference --shape input_ids=1x64 --emit=lc
   longctx-compile model.onnx --inference --emit=import -o model.mlir
+  longctx-compile model.onnx --train --shape input_ids=4x256 --optimizer adamw --lr 3e-3 -o train.lcx
 )";
 
 int fail(const std::string &message) {
@@ -66,13 +96,19 @@ int fail(const std::string &message) {
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::SetVersionPrinter(printVersion);
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &trainCategory});
   cl::ParseCommandLineOptions(argc, argv, kOverview);
 
-  if (train)
-    return fail("--train is not available in this version; compile with --inference");
-  if (!inference)
-    return fail("say what to compile: --inference");
+  if (train == inference)
+    return fail("say what to compile: --inference or --train");
+  if (!freeze.empty() && !train)
+    return fail("--freeze needs --train");
+  if (optimizer != "adamw" && optimizer != "sgd" && optimizer != "none")
+    return fail("--optimizer must be adamw, sgd or none");
+  if (schedule != "constant" && schedule != "cosine")
+    return fail("--schedule must be constant or cosine");
+  if (lr < 0 || warmup < 0 || clipNorm < 0 || weightDecay < 0)
+    return fail("--lr, --warmup, --clip-norm and --weight-decay must not be negative");
 
   ImportOptions importOptions;
   for (const std::string &spec : shapes) {
@@ -128,6 +164,26 @@ int main(int argc, char **argv) {
   mlir::PassManager pm(&context);
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  if (train) {
+    pm.addPass(createLcAppendLoss());
+    LcAutodiffOptions autodiff;
+    autodiff.freeze = std::vector<std::string>(freeze.begin(), freeze.end());
+    pm.addPass(createLcAutodiff(autodiff));
+    if (optimizer != "none") {
+      LcOptimizerOptions opt;
+      opt.kind = optimizer;
+      opt.beta1 = beta1;
+      opt.beta2 = beta2;
+      opt.epsilon = adamEps;
+      opt.weightDecay = weightDecay;
+      opt.momentum = momentum;
+      opt.nesterov = nesterov;
+      opt.clipNorm = clipNorm;
+      pm.addPass(createLcOptimizer(opt));
+    }
+    pm.addPass(mlir::createCanonicalizerPass());
+    pm.addPass(mlir::createCSEPass());
+  }
   pm.addPass(createLcCheckKernels());
   if (failed(pm.run(*module)))
     return fail("compilation failed (see the errors above)");
@@ -141,6 +197,14 @@ int main(int argc, char **argv) {
   }
   ArtifactOptions artifactOptions;
   artifactOptions.source = inputFile;
+  artifactOptions.mode = train ? "train" : "inference";
+  if (train) {
+    artifactOptions.training.set("optimizer", optimizer.getValue());
+    artifactOptions.training.set("lr", double(lr));
+    artifactOptions.training.set("warmup", int64_t(warmup));
+    artifactOptions.training.set("schedule", schedule.getValue());
+    artifactOptions.training.set("min_lr_ratio", 0.1);
+  }
   if (failed(writeArtifactFile(*module, weights, artifactOptions, out)))
     return fail("could not write " + out);
   return 0;

@@ -30,6 +30,12 @@ Inputs and outputs:
   --inputs NAME=FILE.npy[,NAME=FILE.npy...]   graph inputs as .npy (repeatable)
   --outputs DIR                               write every graph output as DIR/<name>.npy
 
+Training (artifacts compiled with --train):
+  --steps N                                   training steps to run
+  --dump-grads DIR                            write the first step's gradient of every
+                                              parameter as DIR/<initializer name>.npy
+                                              ('/' in names becomes '_') and print the loss
+
 Execution:
   --device cpu|cuda                           where to run (default: cpu)
   --list-devices                              print the devices this machine offers
@@ -42,6 +48,7 @@ General:
 Examples:
   longctx-run model.lcx --inputs input_ids=ids.npy --outputs out/
   longctx-run model.lcx --inputs input_ids=ids.npy --outputs out/ --threads 2
+  longctx-run train.lcx --inputs input_ids=ids.npy --steps 1 --dump-grads grads/
 )";
 
 int fail(const std::string &message) {
@@ -56,6 +63,8 @@ struct Options {
   std::string device = "cpu";
   int threads = 0;
   int repeat = 1;
+  int steps = 0;
+  std::string dumpGrads;
 };
 
 bool parseInt(const std::string &s, int &out) {
@@ -113,6 +122,15 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       auto v = next();
       if (!v || !parseInt(*v, o.threads))
         return "--threads needs a positive integer";
+    } else if (arg == "--steps") {
+      auto v = next();
+      if (!v || !parseInt(*v, o.steps))
+        return "--steps needs a positive integer";
+    } else if (arg == "--dump-grads") {
+      auto v = next();
+      if (!v)
+        return "--dump-grads needs a directory";
+      o.dumpGrads = *v;
     } else if (arg == "--repeat") {
       auto v = next();
       if (!v || !parseInt(*v, o.repeat))
@@ -128,6 +146,11 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
   if (o.artifact.empty())
     return std::string("no artifact given (see --help)");
   return std::nullopt;
+}
+
+/// The value of a rank-0 float tensor (the loss).
+double lossValue(const TensorRef &t) {
+  return t.dtype == DType::F64 ? t.as<double>()[0] : double(t.as<float>()[0]);
 }
 
 } // namespace
@@ -190,11 +213,36 @@ int main(int argc, char **argv) {
     return fail("missing inputs: " + missing + "; pass them with --inputs NAME=FILE.npy");
 
   double totalSeconds = 0;
-  for (int r = 0; r < options.repeat; ++r) {
+  int runs = std::max(options.repeat, options.steps);
+  for (int r = 0; r < runs; ++r) {
     auto start = std::chrono::steady_clock::now();
     if (Status s = executor->run(); !s)
       return fail(s.message());
     totalSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  if (m.mode == "train") {
+    // Outputs are the loss, then one gradient per parameter ("grad/<name>").
+    std::printf("loss: %.6f\n", double(lossValue(executor->tensor(m.outputs[0]))));
+    if (!options.dumpGrads.empty()) {
+      std::error_code ec;
+      fs::create_directories(options.dumpGrads, ec);
+      if (ec)
+        return fail(options.dumpGrads + ": cannot create directory: " + ec.message());
+      for (size_t i = 1; i < m.outputs.size(); ++i) {
+        std::string name = m.tensors[m.outputs[i]].name;
+        if (name.rfind("grad/", 0) == 0)
+          name = name.substr(5);
+        for (char &c : name)
+          if (c == '/')
+            c = '_';
+        std::string path = (fs::path(options.dumpGrads) / (name + ".npy")).string();
+        if (Status s = writeNpy(path, executor->tensor(m.outputs[i])); !s)
+          return fail(s.message());
+      }
+    }
+  } else if (!options.dumpGrads.empty()) {
+    return fail("--dump-grads needs an artifact compiled with --train");
   }
 
   if (!options.outputs.empty()) {
@@ -213,7 +261,7 @@ int main(int argc, char **argv) {
     }
   }
   std::fprintf(stderr, "longctx-run: %zu steps, %.3f ms per run, arena %.2f MiB\n",
-               m.schedule.size(), 1e3 * totalSeconds / options.repeat,
+               m.schedule.size(), 1e3 * totalSeconds / runs,
                double(executor->arenaBytes()) / (1 << 20));
   return 0;
 }

@@ -1,0 +1,186 @@
+//===- CrossEntropy.cpp - Token cross-entropy loss and its gradient -------===//
+//
+// logits [..., V] score V classes at every position of targets [...]. With
+// shift = 0 position p is labelled by targets[p]; with shift = 1 (next-token
+// loss, the default) position s of a sequence (targets' last dim) is labelled
+// by targets[..., s+1] and each sequence's last position is unused. Positions
+// labelled ignore_index are not counted; the loss is the mean over counted
+// positions of logsumexp(row) - row[label] (0 when none is counted).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/KernelFamilies.h"
+#include "runtime/cpu/KernelUtil.h"
+
+namespace longctx {
+namespace cpu {
+namespace {
+
+/// logits viewed as [rows, vocab]; label[r] is the class row r is scored
+/// against, or -1 when the row is not counted.
+struct LabelledRows {
+  int64_t rows = 0, vocab = 0, count = 0;
+  std::vector<int64_t> label;
+};
+
+/// Checks logits/targets and the shift/ignore_index attributes and resolves
+/// every row's label; a label outside [0, vocab) is an error.
+Status resolveLabels(const char *op, const TensorRef &logits,
+                     const TensorRef &targets, const AttrMap &attrs,
+                     LabelledRows &lr) {
+  if (Status s = checkIndexDType(op, "targets", targets); !s)
+    return s;
+  if (logits.rank() != targets.rank() + 1)
+    return opError(op, "logits of shape " + shapeToString(logits.shape) +
+                           " need rank " + std::to_string(targets.rank() + 1) +
+                           " for targets of shape " +
+                           shapeToString(targets.shape));
+  Shape want = targets.shape;
+  want.push_back(logits.shape.back());
+  if (Status s = checkShape(op, "logits", logits.shape, want); !s)
+    return s;
+  // Default as the lc op: the next-token loss.
+  const int64_t shift = attrs.getInt("shift", 1);
+  if (shift != 0 && shift != 1)
+    return opError(op, "shift must be 0 or 1, got " + std::to_string(shift));
+  if (shift == 1 && targets.rank() == 0)
+    return opError(op, "shift 1 needs targets with a sequence dim");
+  const int64_t ignore = attrs.getInt("ignore_index", -100);
+  lr.rows = targets.numElements();
+  lr.vocab = logits.shape.back();
+  lr.count = 0;
+  lr.label.assign(size_t(lr.rows), -1);
+  const int64_t seqLen = shift ? targets.shape.back() : 1;
+  for (int64_t r = 0; r < lr.rows; ++r) {
+    if (shift && r % seqLen == seqLen - 1)
+      continue; // the last position of a sequence predicts nothing
+    const int64_t src = r + shift;
+    const int64_t t = indexAt(targets, src);
+    if (t == ignore)
+      continue;
+    if (t < 0 || t >= lr.vocab)
+      return opError(op, "target " + std::to_string(t) + " at position " +
+                             std::to_string(src) + " out of range for " +
+                             std::to_string(lr.vocab) + " classes");
+    lr.label[r] = t;
+    ++lr.count;
+  }
+  return Status();
+}
+
+/// Stable logsumexp of a row in double: max, then the sum of exp(x - max).
+/// When `e` is given it receives exp(x - max) (softmax before the division).
+template <typename T>
+double rowLogSumExp(const T *x, int64_t n, double &max, double &sum,
+                    T *e = nullptr) {
+  max = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i)
+    max = std::max(max, double(x[i]));
+  sum = 0;
+  if (e) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = std::exp(double(x[i]) - max);
+      e[i] = T(v);
+      sum += v;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      sum += std::exp(double(x[i]) - max);
+  }
+  return max + std::log(sum);
+}
+
+Status crossEntropyKernel(const std::vector<TensorRef> &inputs,
+                          const std::vector<TensorRef> &outputs,
+                          const AttrMap &attrs) {
+  const char *op = "cross_entropy";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0];
+  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
+    return s;
+  LabelledRows lr;
+  if (Status s = resolveLabels(op, logits, targets, attrs, lr); !s)
+    return s;
+  return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *px = logits.as<T>();
+    const int64_t rows = lr.rows, v = lr.vocab;
+    const int64_t *label = lr.label.data();
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (           \
+        rows > 1 && rows * v >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      if (label[r] < 0)
+        continue;
+      const T *row = px + r * v;
+      double max, sum;
+      total += rowLogSumExp(row, v, max, sum) - double(row[label[r]]);
+    }
+    *loss.as<T>() = T(lr.count ? total / double(lr.count) : 0.0);
+    return Status();
+  });
+}
+
+/// dlogits = dloss / count * (softmax(row) - onehot(label)) on counted rows,
+/// 0 on the others. The softmax goes straight into the output row.
+Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
+                              const std::vector<TensorRef> &outputs,
+                              const AttrMap &attrs) {
+  const char *op = "cross_entropy_grad";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1],
+                  &dlossT = inputs[2], &dx = outputs[0];
+  if (Status s = checkDType(op, "dloss", dlossT.dtype, logits.dtype); !s)
+    return s;
+  double dloss = 0;
+  if (Status s = readScalar(op, "dloss", dlossT, dloss); !s)
+    return s;
+  if (Status s = checkDType(op, "output", dx.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", dx.shape, logits.shape); !s)
+    return s;
+  LabelledRows lr;
+  if (Status s = resolveLabels(op, logits, targets, attrs, lr); !s)
+    return s;
+  return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *px = logits.as<T>();
+    T *pd = dx.as<T>();
+    const int64_t rows = lr.rows, v = lr.vocab;
+    const int64_t *label = lr.label.data();
+    const double perRow = lr.count ? dloss / double(lr.count) : 0.0;
+#pragma omp parallel for schedule(static) if (rows > 1 &&                      \
+                                              rows * v >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      T *out = pd + r * v;
+      if (label[r] < 0) {
+        std::fill(out, out + v, T(0));
+        continue;
+      }
+      double max, sum;
+      rowLogSumExp(px + r * v, v, max, sum, out);
+      const double k = perRow / sum;
+      const double pl = double(out[label[r]]);
+#pragma omp simd
+      for (int64_t i = 0; i < v; ++i)
+        out[i] = T(double(out[i]) * k);
+      out[label[r]] = T(pl * k - perRow);
+    }
+    return Status();
+  });
+}
+
+} // namespace
+
+void addCrossEntropyKernels(KernelTable &table) {
+  table.insert(table.end(), {
+                                {"cross_entropy", crossEntropyKernel},
+                                {"cross_entropy_grad", crossEntropyGradKernel},
+                            });
+}
+
+} // namespace cpu
+} // namespace longctx
