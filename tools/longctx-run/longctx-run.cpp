@@ -2,6 +2,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
 #include "runtime/cuda/CudaDevice.h"
+#include "runtime/training/TrainingLoop.h"
 #include "tools/common/StandardFlags.h"
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <unistd.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,7 +34,16 @@ Inputs and outputs:
   --outputs DIR                               write every graph output as DIR/<name>.npy
 
 Training (artifacts compiled with --train):
-  --steps N                                   training steps to run
+  --data FILE                                 token data: raw bytes (byte-level tokens), a
+                                              .npy int array, or flat uint16/uint32 tokens
+  --data-dtype auto|bytes|npy|u16|u32         how to read FILE (default: auto, by extension)
+  --steps N                                   training steps to run (default 1)
+  --batch B                                   batch size; must equal the compiled one
+  --seed S                                    seed of the batch sampler (default 0)
+  --lr X                                      override the compiled learning rate
+                                              (0 leaves the weights untouched)
+  --log-json FILE                             one JSON object per step: step, loss, lr,
+                                              tokens_per_s, peak_bytes, step_seconds
   --dump-grads DIR                            write the first step's gradient of every
                                               parameter as DIR/<initializer name>.npy
                                               ('/' in names becomes '_') and print the loss
@@ -48,6 +60,7 @@ General:
 Examples:
   longctx-run model.lcx --inputs input_ids=ids.npy --outputs out/
   longctx-run model.lcx --inputs input_ids=ids.npy --outputs out/ --threads 2
+  longctx-run train.lcx --data /usr/share/common-licenses/GPL-3 --steps 300 --log-json log.jsonl
   longctx-run train.lcx --inputs input_ids=ids.npy --steps 1 --dump-grads grads/
 )";
 
@@ -65,6 +78,12 @@ struct Options {
   int repeat = 1;
   int steps = 0;
   std::string dumpGrads;
+  std::string data;
+  TokenFormat dataFormat = TokenFormat::Auto;
+  int batch = 0;
+  uint64_t seed = 0;
+  std::optional<double> lr;
+  std::string logJson;
 };
 
 bool parseInt(const std::string &s, int &out) {
@@ -126,6 +145,42 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       auto v = next();
       if (!v || !parseInt(*v, o.steps))
         return "--steps needs a positive integer";
+    } else if (arg == "--data") {
+      auto v = next();
+      if (!v)
+        return "--data needs a file";
+      o.data = *v;
+    } else if (arg == "--data-dtype") {
+      auto v = next();
+      static const std::map<std::string, TokenFormat> formats = {
+          {"auto", TokenFormat::Auto}, {"bytes", TokenFormat::Bytes}, {"npy", TokenFormat::Npy},
+          {"u16", TokenFormat::U16},   {"uint16", TokenFormat::U16},  {"u32", TokenFormat::U32},
+          {"uint32", TokenFormat::U32}};
+      if (!v || !formats.count(*v))
+        return "--data-dtype must be auto, bytes, npy, u16 or u32";
+      o.dataFormat = formats.at(*v);
+    } else if (arg == "--batch") {
+      auto v = next();
+      if (!v || !parseInt(*v, o.batch))
+        return "--batch needs a positive integer";
+    } else if (arg == "--seed") {
+      auto v = next();
+      int seed = 0;
+      if (!v || (!parseInt(*v, seed) && *v != "0"))
+        return "--seed needs a non-negative integer";
+      o.seed = uint64_t(seed);
+    } else if (arg == "--lr") {
+      auto v = next();
+      char *end = nullptr;
+      double lr = v ? std::strtod(v->c_str(), &end) : -1;
+      if (!v || !end || *end || lr < 0)
+        return "--lr needs a non-negative number";
+      o.lr = lr;
+    } else if (arg == "--log-json") {
+      auto v = next();
+      if (!v)
+        return "--log-json needs a file";
+      o.logJson = *v;
     } else if (arg == "--dump-grads") {
       auto v = next();
       if (!v)
@@ -146,11 +201,6 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
   if (o.artifact.empty())
     return std::string("no artifact given (see --help)");
   return std::nullopt;
-}
-
-/// The value of a rank-0 float tensor (the loss).
-double lossValue(const TensorRef &t) {
-  return t.dtype == DType::F64 ? t.as<double>()[0] : double(t.as<float>()[0]);
 }
 
 } // namespace
@@ -206,43 +256,58 @@ int main(int argc, char **argv) {
   }
   std::string missing;
   for (int64_t id : m.inputs)
-    if (!given.count(m.tensors[id].name))
+    if (!given.count(m.tensors[id].name) &&
+        !(m.mode == "train" && (m.tensors[id].name == "lr" || m.tensors[id].name == "step" ||
+                                (m.tensors[id].name == "input_ids" && !options.data.empty()))))
       missing += (missing.empty() ? "" : ", ") + m.tensors[id].name + " (" +
                  dtypeName(m.tensors[id].dtype) + " " + shapeToString(m.tensors[id].shape) + ")";
   if (!missing.empty())
     return fail("missing inputs: " + missing + "; pass them with --inputs NAME=FILE.npy");
 
+  if (m.mode == "train") {
+    std::optional<TokenData> data;
+    if (!options.data.empty()) {
+      Result<TokenData> loaded = TokenData::load(options.data, options.dataFormat);
+      if (!loaded)
+        return fail(loaded.status().message());
+      data = std::move(*loaded);
+    }
+    for (int64_t id : m.inputs) {
+      const TensorDesc &t = m.tensors[id];
+      if (t.name == "input_ids" && options.batch && t.shape.size() == 2 && t.shape[0] != options.batch)
+        return fail("--batch " + std::to_string(options.batch) + " differs from the compiled batch " +
+                    std::to_string(t.shape[0]) + " (recompile with --shape input_ids=" +
+                    std::to_string(options.batch) + "x" + std::to_string(t.shape[1]) + ")");
+    }
+    TrainingOptions training;
+    training.steps = std::max(1, options.steps);
+    training.seed = options.seed;
+    training.data = data ? &*data : nullptr;
+    training.lr = options.lr;
+    training.logJson = options.logJson;
+    training.dumpGrads = options.dumpGrads;
+    training.progressBar = isatty(fileno(stderr));
+    Result<TrainingSummary> summary = runTraining(*executor, training);
+    if (!summary)
+      return fail(summary.status().message());
+    if (!options.dumpGrads.empty())
+      std::printf("loss: %.6f\n", summary->firstLoss);
+    std::fprintf(stderr,
+                 "longctx-run: %lld steps in %.2f s, loss %.4f -> %.4f (mean of the last %d: %.4f)\n",
+                 (long long)summary->steps, summary->seconds, summary->firstLoss, summary->lastLoss,
+                 int(std::min<int64_t>(20, summary->steps)), summary->tailLoss);
+    return 0;
+  }
+  if (!options.dumpGrads.empty() || !options.data.empty())
+    return fail("--data and --dump-grads need an artifact compiled with --train");
+
   double totalSeconds = 0;
-  int runs = std::max(options.repeat, options.steps);
+  int runs = options.repeat;
   for (int r = 0; r < runs; ++r) {
     auto start = std::chrono::steady_clock::now();
     if (Status s = executor->run(); !s)
       return fail(s.message());
     totalSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-
-  if (m.mode == "train") {
-    // Outputs are the loss, then one gradient per parameter ("grad/<name>").
-    std::printf("loss: %.6f\n", double(lossValue(executor->tensor(m.outputs[0]))));
-    if (!options.dumpGrads.empty()) {
-      std::error_code ec;
-      fs::create_directories(options.dumpGrads, ec);
-      if (ec)
-        return fail(options.dumpGrads + ": cannot create directory: " + ec.message());
-      for (size_t i = 1; i < m.outputs.size(); ++i) {
-        std::string name = m.tensors[m.outputs[i]].name;
-        if (name.rfind("grad/", 0) == 0)
-          name = name.substr(5);
-        for (char &c : name)
-          if (c == '/')
-            c = '_';
-        std::string path = (fs::path(options.dumpGrads) / (name + ".npy")).string();
-        if (Status s = writeNpy(path, executor->tensor(m.outputs[i])); !s)
-          return fail(s.message());
-      }
-    }
-  } else if (!options.dumpGrads.empty()) {
-    return fail("--dump-grads needs an artifact compiled with --train");
   }
 
   if (!options.outputs.empty()) {

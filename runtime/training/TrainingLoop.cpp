@@ -1,0 +1,141 @@
+//===- TrainingLoop.cpp - The training loop of longctx-run -----------------===//
+#include "runtime/training/TrainingLoop.h"
+#include "runtime/Npy.h"
+#include "runtime/training/LrSchedule.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace fs = std::filesystem;
+
+namespace longctx {
+namespace {
+
+const TensorDesc *findInput(const Manifest &m, const std::string &name, int64_t *id = nullptr) {
+  for (int64_t i : m.inputs)
+    if (m.tensors[i].name == name) {
+      if (id)
+        *id = i;
+      return &m.tensors[i];
+    }
+  return nullptr;
+}
+
+void setScalar(CpuExecutor &exec, int64_t id, double value) {
+  TensorRef t = exec.tensor(id);
+  if (t.dtype == DType::F64)
+    t.as<double>()[0] = value;
+  else
+    t.as<float>()[0] = float(value);
+}
+
+double readScalar(const TensorRef &t) {
+  return t.dtype == DType::F64 ? t.as<double>()[0] : double(t.as<float>()[0]);
+}
+
+Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
+  const Manifest &m = exec.manifest();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return Status::error(dir + ": cannot create directory: " + ec.message());
+  for (int64_t id : m.outputs) {
+    std::string name = m.tensors[id].name;
+    if (name.rfind("grad/", 0) != 0)
+      continue;
+    name = name.substr(5);
+    for (char &c : name)
+      if (c == '/')
+        c = '_';
+    if (Status s = writeNpy((fs::path(dir) / (name + ".npy")).string(), exec.tensor(id)); !s)
+      return s;
+  }
+  return Status();
+}
+
+} // namespace
+
+Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &options) {
+  const Manifest &m = exec.manifest();
+  int64_t idsId = -1, lrId = -1, stepId = -1;
+  const TensorDesc *ids = findInput(m, "input_ids", &idsId);
+  findInput(m, "lr", &lrId);
+  findInput(m, "step", &stepId);
+  if (options.data) {
+    if (!ids || ids->shape.size() != 2 || ids->dtype != DType::I64)
+      return Status::error("--data needs a model whose input_ids is an int64 [batch, seq] tensor");
+    if (options.data->size() < ids->shape[1])
+      return Status::error("the data holds " + std::to_string(options.data->size()) +
+                           " tokens, fewer than one sequence of " + std::to_string(ids->shape[1]));
+  }
+  std::ofstream log;
+  if (!options.logJson.empty()) {
+    log.open(options.logJson, std::ios::trunc);
+    if (!log)
+      return Status::error(options.logJson + ": cannot open for writing");
+  }
+
+  LrSchedule schedule = LrSchedule::fromManifest(m.training, options.steps);
+  std::mt19937_64 rng(options.seed);
+  Tensor batch = ids ? Tensor(DType::I64, ids->shape) : Tensor();
+  int64_t tokensPerStep = ids ? numElements(ids->shape) : 0;
+  TrainingSummary summary;
+  std::vector<double> losses;
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t t = 0; t < options.steps; ++t) {
+    if (options.data) {
+      options.data->sample(rng, batch);
+      if (Status s = exec.setInput("input_ids", batch.ref()); !s)
+        return s;
+    }
+    double lr = options.lr ? *options.lr : schedule.at(t);
+    if (lrId >= 0)
+      setScalar(exec, lrId, lr);
+    if (stepId >= 0)
+      setScalar(exec, stepId, double(t + 1));
+    auto stepStart = std::chrono::steady_clock::now();
+    if (Status s = exec.run(); !s)
+      return Status::error("step " + std::to_string(t + 1) + ": " + s.message());
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stepStart).count();
+    double loss = readScalar(exec.tensor(m.outputs[0]));
+    losses.push_back(loss);
+    if (t == 0 && !options.dumpGrads.empty())
+      if (Status s = dumpGradients(exec, options.dumpGrads); !s)
+        return s;
+    double tokensPerSecond = seconds > 0 ? double(tokensPerStep) / seconds : 0;
+    uint64_t peak = exec.allocatedBytes();
+    if (log) {
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"tokens_per_s\": %.1f, "
+                    "\"peak_bytes\": %llu, \"step_seconds\": %.6f}\n",
+                    (long long)(t + 1), loss, lr, tokensPerSecond, (unsigned long long)peak, seconds);
+      log << line;
+    }
+    if (options.progressBar) {
+      int width = 30, filled = int(width * (t + 1) / options.steps);
+      std::fprintf(stderr, "\r[%.*s%*s] %lld/%lld loss %.4f lr %.2e %.0f tok/s ",
+                   filled, "##############################", width - filled, "",
+                   (long long)(t + 1), (long long)options.steps, loss, lr, tokensPerSecond);
+      if (t + 1 == options.steps)
+        std::fprintf(stderr, "\n");
+    } else {
+      std::fprintf(stderr, "step %lld/%lld loss %.4f lr %.3e tokens/s %.0f peak %.1f MiB\n",
+                   (long long)(t + 1), (long long)options.steps, loss, lr, tokensPerSecond,
+                   double(peak) / (1 << 20));
+    }
+  }
+  summary.steps = options.steps;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.firstLoss = losses.front();
+  summary.lastLoss = losses.back();
+  size_t tail = std::min<size_t>(20, losses.size());
+  for (size_t i = losses.size() - tail; i < losses.size(); ++i)
+    summary.tailLoss += losses[i] / double(tail);
+  return summary;
+}
+
+} // namespace longctx
