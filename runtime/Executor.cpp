@@ -1,6 +1,7 @@
 //===- Executor.cpp - Runs an artifact's schedule on the CPU ---------------===//
 #include "runtime/Executor.h"
 
+#include <chrono>
 #include <cstring>
 #include <set>
 
@@ -73,7 +74,13 @@ Status CpuExecutor::run() {
   const Manifest &m = artifact_.manifest;
   for (size_t i = 0; i < steps_.size(); ++i) {
     const BoundStep &step = steps_[i];
+    auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status s = step.kernel(step.inputs, step.outputs, m.schedule[i].attrs);
+    if (profiling_) {
+      auto &[seconds, launches] = profile_[m.schedule[i].op];
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++launches;
+    }
     if (!s)
       return Status::error("step " + std::to_string(i) + " (" + m.schedule[i].op + " from '" +
                            m.schedule[i].location + "'): " + s.message());

@@ -4,6 +4,7 @@
 #include "runtime/Artifact.h"
 #include "runtime/cpu/Kernels.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,11 @@ public:
   /// Runs the schedule once; a kernel error names the step and its source node.
   Status run();
 
+  /// When on, run() accumulates the wall time of every step (per kernel
+  /// name in `profile()`), for `longctx-run --profile`.
+  void setProfiling(bool on) { profiling_ = on; }
+  const std::map<std::string, std::pair<double, int64_t>> &profile() const { return profile_; }
+
   /// A view of tensor `id` (valid until the next run).
   TensorRef tensor(int64_t id) const { return refs_[size_t(id)]; }
   uint64_t arenaBytes() const { return artifact_.manifest.arenaBytes; }
@@ -45,6 +51,8 @@ private:
     std::vector<TensorRef> inputs, outputs;
   };
   std::vector<BoundStep> steps_;
+  bool profiling_ = false;
+  std::map<std::string, std::pair<double, int64_t>> profile_; // op -> (seconds, launches)
 };
 
 } // namespace longctx

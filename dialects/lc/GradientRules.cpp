@@ -215,7 +215,21 @@ LogicalResult MatMulOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                  SmallVectorImpl<Value> &grads) {
   Value dy = dys[0], lhs = getLhs(), rhs = getRhs();
   Value dl = b.b.create<MatMulOp>(b.loc, dy, b.transposeLast2(rhs));
-  Value dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(lhs), dy);
+  ArrayRef<int64_t> ls = shapeOf(lhs), dys0 = shapeOf(dy);
+  Value dr;
+  if (shapeOf(rhs).size() == 2 && ls.size() > 2) {
+    // A weight shared by every batch row (x[..., K] @ W[K, N]): one GEMM
+    // over all rows, x^T [K, rows] @ dy [rows, N], instead of a batched
+    // product followed by a reduction over the batch.
+    int64_t rows = 1;
+    for (int64_t d : ls.drop_back())
+      rows *= d;
+    Value x2 = b.reshape(lhs, {rows, ls.back()});
+    Value dy2 = b.reshape(dy, {rows, dys0.back()});
+    dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(x2), dy2);
+  } else {
+    dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(lhs), dy);
+  }
   grads.assign({b.sumToShape(dl, shapeOf(lhs)), b.sumToShape(dr, shapeOf(rhs))});
   return success();
 }

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <climits>
+#include <omp.h>
 
 namespace longctx {
 namespace cpu {
@@ -100,7 +101,7 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
     std::vector<int64_t> aStr = broadcastStrides(aBatch, *batch);
     std::vector<int64_t> bStr = broadcastStrides(bBatch, *batch);
     const int64_t rank = int64_t(batch->size());
-    for (int64_t i = 0; i < numBatch; ++i) {
+    auto multiply = [&](int64_t i) {
       int64_t aOff = 0, bOff = 0, rest = i;
       for (int64_t d = rank - 1; d >= 0; --d) {
         int64_t idx = rest % (*batch)[d];
@@ -110,6 +111,20 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
       }
       blasGemm(false, false, m, n, k, T(1), pa + aOff * m * k, k,
                pb + bOff * k * n, n, T(0), po + i * m * n, n);
+    };
+    // Many small products (attention heads): one single-threaded GEMM per
+    // core beats BLAS splitting each small product across threads.
+    const bool small = m * n * k < (int64_t(1) << 21);
+    if (numBatch >= 2 && small && omp_get_max_threads() > 1) {
+      int blasThreads = openblas_get_num_threads();
+      openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic)
+      for (int64_t i = 0; i < numBatch; ++i)
+        multiply(i);
+      openblas_set_num_threads(blasThreads);
+    } else {
+      for (int64_t i = 0; i < numBatch; ++i)
+        multiply(i);
     }
     return Status();
   });

@@ -161,13 +161,14 @@ int main(int argc, char **argv) {
   if (emit == Stage::Import)
     return writeIr(*module);
 
+  std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (train) {
     pm.addPass(createLcAppendLoss());
     LcAutodiffOptions autodiff;
-    autodiff.freeze = std::vector<std::string>(freeze.begin(), freeze.end());
+    autodiff.freeze = frozenNames; // an ArrayRef: frozenNames outlives the pass manager
     pm.addPass(createLcAutodiff(autodiff));
     if (optimizer != "none") {
       LcOptimizerOptions opt;

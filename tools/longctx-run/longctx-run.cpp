@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <unistd.h>
@@ -53,6 +54,7 @@ Execution:
   --list-devices                              print the devices this machine offers
   --threads N                                 CPU threads (default: all cores)
   --repeat N                                  run N times and report the mean time
+  --profile                                   print the time spent per kernel
 
 General:
   --help, --version
@@ -84,6 +86,7 @@ struct Options {
   uint64_t seed = 0;
   std::optional<double> lr;
   std::string logJson;
+  bool profile = false;
 };
 
 bool parseInt(const std::string &s, int &out) {
@@ -145,6 +148,8 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       auto v = next();
       if (!v || !parseInt(*v, o.steps))
         return "--steps needs a positive integer";
+    } else if (arg == "--profile") {
+      o.profile = true;
     } else if (arg == "--data") {
       auto v = next();
       if (!v)
@@ -242,6 +247,24 @@ int main(int argc, char **argv) {
   if (!executor)
     return fail(options.artifact + ": " + executor.status().message());
   const Manifest &m = executor->manifest();
+  executor->setProfiling(options.profile);
+  // Printed however the run ends (training returns early).
+  struct ProfilePrinter {
+    CpuExecutor &exec;
+    ~ProfilePrinter() {
+      std::vector<std::pair<double, std::string>> rows;
+      double total = 0;
+      for (const auto &[op, entry] : exec.profile()) {
+        rows.push_back({entry.first, op});
+        total += entry.first;
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      for (const auto &[seconds, op] : rows)
+        std::fprintf(stderr, "  %-22s %9.2f ms %5.1f%% %7lld launches\n", op.c_str(), 1e3 * seconds,
+                     total > 0 ? 100 * seconds / total : 0.0,
+                     (long long)exec.profile().at(op).second);
+    }
+  } profilePrinter{*executor};
 
   std::map<std::string, bool> given;
   for (const auto &[name, path] : options.inputs) {
