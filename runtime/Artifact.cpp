@@ -284,8 +284,14 @@ Result<Artifact> readArtifact(const std::string &path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     return Status::error(path + ": cannot open artifact (missing file or no permission)");
-  uint64_t fileBytes = uint64_t(in.tellg());
-  in.seekg(0);
+  return readArtifactAt(path, 0, uint64_t(in.tellg()));
+}
+
+Result<Artifact> readArtifactAt(const std::string &path, uint64_t base, uint64_t fileBytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open artifact (missing file or no permission)");
+  in.seekg(std::streamoff(base));
   auto fail = [&](const std::string &why) { return Status::error(path + ": " + why); };
 
   FileHeader header{};
@@ -315,7 +321,7 @@ Result<Artifact> readArtifact(const std::string &path) {
   for (const SectionEntry &e : entries) {
     if (e.offset > fileBytes || e.bytes > fileBytes - e.offset)
       return fail("section " + std::to_string(e.kind) + " lies outside the file");
-    in.seekg(std::streamoff(e.offset));
+    in.seekg(std::streamoff(base + e.offset));
     uint64_t sum = 0;
     if (e.kind == kSectionManifest || e.kind == kSectionIr) {
       if (e.bytes > kMaxManifestBytes)
@@ -347,6 +353,26 @@ Result<Artifact> readArtifact(const std::string &path) {
     return fail(manifest.status().message());
   artifact.manifest = std::move(*manifest);
   return artifact;
+}
+
+std::optional<EmbeddedArtifact> findEmbeddedArtifact(const std::string &path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    return std::nullopt;
+  uint64_t fileBytes = uint64_t(in.tellg());
+  constexpr uint64_t trailer = 24;
+  if (fileBytes < trailer)
+    return std::nullopt;
+  in.seekg(std::streamoff(fileBytes - trailer));
+  EmbeddedArtifact e;
+  char magic[8];
+  in.read(reinterpret_cast<char *>(&e.offset), 8);
+  in.read(reinterpret_cast<char *>(&e.size), 8);
+  in.read(magic, 8);
+  if (!in || std::memcmp(magic, kEmbeddedMagic, 8) != 0 || e.offset > fileBytes - trailer ||
+      e.size > fileBytes - trailer - e.offset)
+    return std::nullopt;
+  return e;
 }
 
 } // namespace longctx

@@ -15,6 +15,7 @@
 #include "runtime/Tensor.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,5 +89,19 @@ Status writeArtifact(const std::string &path, const Manifest &manifest,
 /// checksums, and every tensor, offset and step of the manifest. Never
 /// trusts a size before checking it against the file.
 Result<Artifact> readArtifact(const std::string &path);
+
+/// The same, for an artifact stored at [offset, offset + size) of a larger
+/// file (a training binary carries its artifact after the executable).
+Result<Artifact> readArtifactAt(const std::string &path, uint64_t offset, uint64_t size);
+
+/// Executables made by `longctx-compile --emit=exe` end with this trailer:
+/// the embedded artifact's offset and size, then the magic.
+struct EmbeddedArtifact {
+  uint64_t offset = 0, size = 0;
+};
+constexpr char kEmbeddedMagic[8] = {'L', 'C', 'X', 'E', 'M', 'B', 'E', 'D'};
+
+/// Finds an artifact embedded in the executable `path`; nullopt if none.
+std::optional<EmbeddedArtifact> findEmbeddedArtifact(const std::string &path);
 
 } // namespace longctx

@@ -1,6 +1,7 @@
 //===- TrainingLoop.cpp - The training loop of longctx-run -----------------===//
 #include "runtime/training/TrainingLoop.h"
 #include "runtime/Npy.h"
+#include "runtime/training/Checkpoint.h"
 #include "runtime/training/LrSchedule.h"
 
 #include <chrono>
@@ -78,15 +79,26 @@ Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &op
       return Status::error(options.logJson + ": cannot open for writing");
   }
 
+  int64_t startStep = 0;
+  if (!options.resumePath.empty()) {
+    Result<int64_t> done = loadCheckpoint(exec, options.resumePath);
+    if (!done)
+      return done.status();
+    startStep = *done;
+    if (startStep >= options.steps)
+      return Status::error(options.resumePath + ": already " + std::to_string(startStep) +
+                           " steps done; --steps counts from the start, so ask for more");
+  }
   LrSchedule schedule = LrSchedule::fromManifest(m.training, options.steps);
-  std::mt19937_64 rng(options.seed);
   Tensor batch = ids ? Tensor(DType::I64, ids->shape) : Tensor();
   int64_t tokensPerStep = ids ? numElements(ids->shape) : 0;
   TrainingSummary summary;
   std::vector<double> losses;
   auto start = std::chrono::steady_clock::now();
-  for (int64_t t = 0; t < options.steps; ++t) {
+  for (int64_t t = startStep; t < options.steps; ++t) {
     if (options.data) {
+      // Seeded per step, so a resumed run draws the batches it would have.
+      std::mt19937_64 rng(options.seed + 0x9E3779B97F4A7C15ull * uint64_t(t + 1));
       options.data->sample(rng, batch);
       if (Status s = exec.setInput("input_ids", batch.ref()); !s)
         return s;
@@ -102,8 +114,13 @@ Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &op
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stepStart).count();
     double loss = readScalar(exec.tensor(m.outputs[0]));
     losses.push_back(loss);
-    if (t == 0 && !options.dumpGrads.empty())
+    if (t == startStep && !options.dumpGrads.empty())
       if (Status s = dumpGradients(exec, options.dumpGrads); !s)
+        return s;
+    bool last = t + 1 == options.steps;
+    if (!options.savePath.empty() &&
+        (last || (options.saveEvery > 0 && (t + 1) % options.saveEvery == 0)))
+      if (Status s = saveCheckpoint(exec, options.savePath, t + 1); !s)
         return s;
     double tokensPerSecond = seconds > 0 ? double(tokensPerStep) / seconds : 0;
     uint64_t peak = exec.allocatedBytes();
@@ -128,7 +145,8 @@ Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &op
                    double(peak) / (1 << 20));
     }
   }
-  summary.steps = options.steps;
+  summary.steps = options.steps - startStep;
+  summary.startStep = startStep;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.firstLoss = losses.front();
   summary.lastLoss = losses.back();

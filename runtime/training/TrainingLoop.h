@@ -19,10 +19,14 @@ struct TrainingOptions {
   std::string logJson;     // one JSON object per step, when set
   std::string dumpGrads;   // the first step's gradients, when set
   bool progressBar = false; // redraw one line instead of printing one per step
+  std::string savePath;     // safetensors checkpoint written at the end (and every saveEvery)
+  int64_t saveEvery = 0;
+  std::string resumePath;   // continue from this checkpoint: `steps` counts from step 0
 };
 
 struct TrainingSummary {
-  int64_t steps = 0;
+  int64_t steps = 0;      // steps run by this call
+  int64_t startStep = 0;  // steps completed before it (from a checkpoint)
   double seconds = 0;
   double firstLoss = 0, lastLoss = 0;
   /// Mean loss of the last min(20, steps) steps.

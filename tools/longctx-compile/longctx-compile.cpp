@@ -12,7 +12,12 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "runtime/Artifact.h"
+
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -66,13 +71,16 @@ cl::list<std::string> shapes("shape",
                                       "(repeatable)"),
                              cl::value_desc("NAME=DxD..."), cl::cat(category));
 
-enum class Stage { Import, Lc, Artifact };
+enum class Stage { Import, Lc, Artifact, Executable };
 cl::opt<Stage> emit("emit", cl::desc("Where to stop and what to write"),
                     cl::values(clEnumValN(Stage::Import, "import",
                                           "the `lc` IR as imported, before folding"),
                                clEnumValN(Stage::Lc, "lc",
                                           "the `lc` IR after folding and clean-up"),
-                               clEnumValN(Stage::Artifact, "lcx", "the artifact (default)")),
+                               clEnumValN(Stage::Artifact, "lcx", "the artifact (default)"),
+                               clEnumValN(Stage::Executable, "exe",
+                                          "a self-contained binary: longctx-run with the "
+                                          "artifact embedded (same flags as longctx-run)")),
                     cl::init(Stage::Artifact), cl::cat(category));
 
 void printVersion(raw_ostream &os) { os << "longctx-compile " << LONGCTX_VERSION << "\n"; }
@@ -84,7 +92,36 @@ Examples:
   longctx-compile model.json --inference --shape input_ids=1x64 --emit=lc
   longctx-compile model.onnx --inference --emit=import -o model.mlir
   longctx-compile model.onnx --train --shape input_ids=4x256 --optimizer adamw --lr 3e-3 -o train.lcx
+  longctx-compile model.onnx --train --shape input_ids=4x256 --emit=exe -o train_bin
 )";
+
+/// Writes `out`: the runner executable, then the artifact, then the
+/// trailer findEmbeddedArtifact looks for; marked executable.
+std::string embedArtifact(const std::string &runner, const std::string &artifact,
+                          const std::string &out) {
+  auto runnerBytes = MemoryBuffer::getFile(runner, /*IsText=*/false);
+  if (!runnerBytes)
+    return runner + ": cannot read the runner to embed the artifact into (" +
+           runnerBytes.getError().message() + ")";
+  auto artifactBytes = MemoryBuffer::getFile(artifact, /*IsText=*/false);
+  if (!artifactBytes)
+    return artifact + ": " + artifactBytes.getError().message();
+  std::error_code ec;
+  raw_fd_ostream os(out, ec);
+  if (ec)
+    return out + ": " + ec.message();
+  uint64_t offset = (*runnerBytes)->getBufferSize(), size = (*artifactBytes)->getBufferSize();
+  os << (*runnerBytes)->getBuffer() << (*artifactBytes)->getBuffer();
+  os.write(reinterpret_cast<const char *>(&offset), 8);
+  os.write(reinterpret_cast<const char *>(&size), 8);
+  os.write(kEmbeddedMagic, 8);
+  os.close();
+  if (os.has_error())
+    return out + ": write failed";
+  sys::fs::setPermissions(out, sys::fs::perms::all_read | sys::fs::perms::all_exe |
+                                   sys::fs::perms::owner_write);
+  return {};
+}
 
 int fail(const std::string &message) {
   errs() << "longctx-compile: error: " << message << "\n";
@@ -194,8 +231,9 @@ int main(int argc, char **argv) {
   std::string out = outputFile;
   if (out.empty()) {
     size_t dot = inputFile.getValue().find_last_of('.');
-    out = inputFile.getValue().substr(0, dot) + ".lcx";
+    out = inputFile.getValue().substr(0, dot) + (emit == Stage::Executable ? "" : ".lcx");
   }
+  std::string artifactPath = emit == Stage::Executable ? out + ".lcx.tmp" : out;
   ArtifactOptions artifactOptions;
   artifactOptions.source = inputFile;
   artifactOptions.mode = train ? "train" : "inference";
@@ -206,7 +244,16 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("schedule", schedule.getValue());
     artifactOptions.training.set("min_lr_ratio", 0.1);
   }
-  if (failed(writeArtifactFile(*module, weights, artifactOptions, out)))
-    return fail("could not write " + out);
+  if (failed(writeArtifactFile(*module, weights, artifactOptions, artifactPath)))
+    return fail("could not write " + artifactPath);
+  if (emit == Stage::Executable) {
+    std::string self = sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&printVersion));
+    SmallString<256> runner(sys::path::parent_path(self));
+    sys::path::append(runner, "longctx-run");
+    std::string error = embedArtifact(runner.str().str(), artifactPath, out);
+    sys::fs::remove(artifactPath);
+    if (!error.empty())
+      return fail(error);
+  }
   return 0;
 }

@@ -45,6 +45,11 @@ Training (artifacts compiled with --train):
                                               (0 leaves the weights untouched)
   --log-json FILE                             one JSON object per step: step, loss, lr,
                                               tokens_per_s, peak_bytes, step_seconds
+  --save FILE.safetensors                     write parameters and optimizer state (names:
+                                              ONNX initializer names) at the end
+  --save-every K                              ... and every K steps
+  --resume FILE.safetensors                   continue from a checkpoint (bit-for-bit; --steps
+                                              counts from the first step of the first run)
   --dump-grads DIR                            write the first step's gradient of every
                                               parameter as DIR/<initializer name>.npy
                                               ('/' in names becomes '_') and print the loss
@@ -87,6 +92,8 @@ struct Options {
   std::optional<double> lr;
   std::string logJson;
   bool profile = false;
+  std::string save, resume;
+  int saveEvery = 0;
 };
 
 bool parseInt(const std::string &s, int &out) {
@@ -148,6 +155,20 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       auto v = next();
       if (!v || !parseInt(*v, o.steps))
         return "--steps needs a positive integer";
+    } else if (arg == "--save") {
+      auto v = next();
+      if (!v)
+        return "--save needs a file";
+      o.save = *v;
+    } else if (arg == "--resume") {
+      auto v = next();
+      if (!v)
+        return "--resume needs a checkpoint file";
+      o.resume = *v;
+    } else if (arg == "--save-every") {
+      auto v = next();
+      if (!v || !parseInt(*v, o.saveEvery))
+        return "--save-every needs a positive integer";
     } else if (arg == "--profile") {
       o.profile = true;
     } else if (arg == "--data") {
@@ -203,8 +224,6 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       return "unexpected argument '" + arg + "'";
     }
   }
-  if (o.artifact.empty())
-    return std::string("no artifact given (see --help)");
   return std::nullopt;
 }
 
@@ -240,7 +259,14 @@ int main(int argc, char **argv) {
     omp_set_num_threads(options.threads);
 #endif
 
-  Result<Artifact> artifact = readArtifact(options.artifact);
+  // A training binary (--emit=exe) carries its artifact after its own code.
+  std::optional<EmbeddedArtifact> embedded = findEmbeddedArtifact("/proc/self/exe");
+  if (embedded && !options.artifact.empty())
+    return fail("this binary has its artifact built in; unexpected argument '" + options.artifact + "'");
+  if (!embedded && options.artifact.empty())
+    return fail("no artifact given (see --help)");
+  Result<Artifact> artifact = embedded ? readArtifactAt("/proc/self/exe", embedded->offset, embedded->size)
+                                       : readArtifact(options.artifact);
   if (!artifact)
     return fail(artifact.status().message());
   Result<CpuExecutor> executor = CpuExecutor::create(std::move(*artifact));
@@ -310,6 +336,11 @@ int main(int argc, char **argv) {
     training.logJson = options.logJson;
     training.dumpGrads = options.dumpGrads;
     training.progressBar = isatty(fileno(stderr));
+    training.savePath = options.save;
+    training.saveEvery = options.saveEvery;
+    training.resumePath = options.resume;
+    if (options.saveEvery && options.save.empty())
+      return fail("--save-every needs --save FILE");
     Result<TrainingSummary> summary = runTraining(*executor, training);
     if (!summary)
       return fail(summary.status().message());
@@ -321,8 +352,9 @@ int main(int argc, char **argv) {
                  int(std::min<int64_t>(20, summary->steps)), summary->tailLoss);
     return 0;
   }
-  if (!options.dumpGrads.empty() || !options.data.empty())
-    return fail("--data and --dump-grads need an artifact compiled with --train");
+  if (!options.dumpGrads.empty() || !options.data.empty() || !options.save.empty() ||
+      !options.resume.empty())
+    return fail("--data, --dump-grads, --save and --resume need an artifact compiled with --train");
 
   double totalSeconds = 0;
   int runs = options.repeat;
