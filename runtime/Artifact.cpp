@@ -13,7 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr char kMagic[8] = {'L', 'C', 'X', 'A', 'R', 'T', 'F', '\x1a'};
-constexpr uint32_t kSectionManifest = 1, kSectionData = 2, kSectionIr = 3;
+constexpr uint32_t kSectionManifest = 1, kSectionData = 2, kSectionIr = 3, kSectionSourceModel = 4;
 constexpr uint64_t kSectionAlignment = 64;
 constexpr uint64_t kMaxManifestBytes = uint64_t(1) << 30;
 constexpr uint32_t kMaxSections = 64;
@@ -234,7 +234,7 @@ std::string manifestToJson(const Manifest &m, int indent) {
 }
 
 Status writeArtifact(const std::string &path, const Manifest &manifest, const void *data,
-                     uint64_t dataBytes, const std::string &irText) {
+                     uint64_t dataBytes, const std::string &irText, const std::string &sourceModel) {
   std::string manifestText = manifestToJson(manifest);
   struct Pending {
     uint32_t kind;
@@ -243,8 +243,9 @@ Status writeArtifact(const std::string &path, const Manifest &manifest, const vo
   };
   Pending sections[] = {{kSectionManifest, manifestText.data(), manifestText.size()},
                         {kSectionData, data, dataBytes},
-                        {kSectionIr, irText.data(), irText.size()}};
-  constexpr uint32_t count = 3;
+                        {kSectionIr, irText.data(), irText.size()},
+                        {kSectionSourceModel, sourceModel.data(), sourceModel.size()}};
+  constexpr uint32_t count = 4;
 
   FileHeader header{};
   std::memcpy(header.magic, kMagic, sizeof(kMagic));
@@ -323,10 +324,12 @@ Result<Artifact> readArtifactAt(const std::string &path, uint64_t base, uint64_t
       return fail("section " + std::to_string(e.kind) + " lies outside the file");
     in.seekg(std::streamoff(base + e.offset));
     uint64_t sum = 0;
-    if (e.kind == kSectionManifest || e.kind == kSectionIr) {
+    if (e.kind == kSectionManifest || e.kind == kSectionIr || e.kind == kSectionSourceModel) {
       if (e.bytes > kMaxManifestBytes)
         return fail("section " + std::to_string(e.kind) + " is implausibly large");
-      std::string &text = e.kind == kSectionManifest ? manifestText : artifact.irText;
+      std::string &text = e.kind == kSectionManifest ? manifestText
+                          : e.kind == kSectionIr     ? artifact.irText
+                                                     : artifact.sourceModel;
       text.resize(e.bytes);
       if (!in.read(text.data(), std::streamsize(e.bytes)))
         return fail("cannot read section " + std::to_string(e.kind));

@@ -76,6 +76,9 @@ struct Artifact {
   /// Weights and constants, 64-byte aligned, addressed by TensorDesc::offset.
   std::shared_ptr<Tensor> data;
   std::string irText;
+  /// The source ONNX model without the weights' data (binary ModelProto),
+  /// for exporting trained weights; empty when not stored.
+  std::string sourceModel;
 };
 
 /// Serialises the manifest (exposed for longctx-dump and tests).
@@ -83,7 +86,8 @@ std::string manifestToJson(const Manifest &manifest, int indent = -1);
 
 /// Writes the artifact; `data` holds `dataBytes` bytes of the data section.
 Status writeArtifact(const std::string &path, const Manifest &manifest,
-                     const void *data, uint64_t dataBytes, const std::string &irText);
+                     const void *data, uint64_t dataBytes, const std::string &irText,
+                     const std::string &sourceModel = {});
 
 /// Reads and fully validates an artifact: magic, version, section bounds,
 /// checksums, and every tensor, offset and step of the manifest. Never

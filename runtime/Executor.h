@@ -20,6 +20,7 @@ public:
   static Result<CpuExecutor> create(Artifact artifact);
 
   const Manifest &manifest() const { return artifact_.manifest; }
+  const Artifact &artifact() const { return artifact_; }
 
   /// Copies `value` into the input `name`; its dtype and shape must match.
   Status setInput(const std::string &name, const TensorRef &value);

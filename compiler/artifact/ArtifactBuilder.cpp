@@ -4,6 +4,7 @@
 #include "compiler/planning/ArenaPlanner.h"
 #include "dialects/lc/KernelAttributes.h"
 #include "dialects/lc/LcOps.h"
+#include "runtime/OnnxInitializers.h"
 #include "runtime/cpu/Kernels.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -13,6 +14,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
+#include <set>
 
 using namespace mlir;
 
@@ -336,7 +338,25 @@ LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,
   std::string ir;
   llvm::raw_string_ostream os(ir);
   module.print(os, OpPrintingFlags().elideLargeElementsAttrs(16));
-  Status s = writeArtifact(path, manifest, data.data(), data.size(), ir);
+  // Keep the source model minus what the artifact already holds (the
+  // parameters), so trained weights can be exported into it later.
+  std::string skeleton;
+  if (!options.sourceModel.empty()) {
+    std::set<std::string> params;
+    for (const TensorDesc &t : manifest.tensors)
+      if (t.kind == TensorKind::Weight)
+        params.insert(t.name);
+    Result<std::string> stripped = rewriteOnnxInitializers(
+        options.sourceModel, [&](const std::string &name) -> std::optional<std::string_view> {
+          if (params.count(name))
+            return std::string_view();
+          return std::nullopt;
+        });
+    if (!stripped)
+      return module.emitError(stripped.status().message());
+    skeleton = std::move(*stripped);
+  }
+  Status s = writeArtifact(path, manifest, data.data(), data.size(), ir, skeleton);
   if (!s)
     return module.emitError(s.message());
   return success();

@@ -15,6 +15,8 @@ struct ArtifactOptions {
   std::string source; // the model file, recorded in the manifest
   /// Training configuration for the runtime (lr schedule), see Manifest.
   AttrMap training;
+  /// The source ModelProto (binary); stored without the parameters' data.
+  std::string sourceModel;
 };
 
 /// Lowers `func.func @main` of `module` to the artifact's manifest: one

@@ -390,6 +390,7 @@ std::optional<Model> Loader::load() {
   }
   if (errors_.size() != errorsBefore)
     return std::nullopt;
+  model.serialized = proto.SerializeAsString();
   return model;
 }
 

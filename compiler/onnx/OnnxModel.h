@@ -84,6 +84,9 @@ struct Model {
   std::vector<ValueInfo> valueInfos;
   std::vector<TensorData> initializers;
   std::vector<Node> nodes;
+  /// The whole ModelProto as binary protobuf (also for .json inputs), from
+  /// which the artifact keeps a weightless copy for --export-onnx.
+  std::string serialized;
 
   int64_t opsetFor(const std::string &domain) const {
     auto it = opsets.find(domain == "ai.onnx" ? "" : domain);

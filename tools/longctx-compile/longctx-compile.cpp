@@ -237,6 +237,7 @@ int main(int argc, char **argv) {
   ArtifactOptions artifactOptions;
   artifactOptions.source = inputFile;
   artifactOptions.mode = train ? "train" : "inference";
+  artifactOptions.sourceModel = std::move(model->serialized);
   if (train) {
     artifactOptions.training.set("optimizer", optimizer.getValue());
     artifactOptions.training.set("lr", double(lr));

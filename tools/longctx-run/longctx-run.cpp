@@ -2,6 +2,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
 #include "runtime/cuda/CudaDevice.h"
+#include "runtime/training/ModelExport.h"
 #include "runtime/training/TrainingLoop.h"
 #include "tools/common/StandardFlags.h"
 
@@ -50,6 +51,8 @@ Training (artifacts compiled with --train):
   --save-every K                              ... and every K steps
   --resume FILE.safetensors                   continue from a checkpoint (bit-for-bit; --steps
                                               counts from the first step of the first run)
+  --export-onnx FILE.onnx                     after training, write the source model with
+                                              the trained weights
   --dump-grads DIR                            write the first step's gradient of every
                                               parameter as DIR/<initializer name>.npy
                                               ('/' in names becomes '_') and print the loss
@@ -92,7 +95,7 @@ struct Options {
   std::optional<double> lr;
   std::string logJson;
   bool profile = false;
-  std::string save, resume;
+  std::string save, resume, exportOnnx;
   int saveEvery = 0;
 };
 
@@ -160,6 +163,11 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       if (!v)
         return "--save needs a file";
       o.save = *v;
+    } else if (arg == "--export-onnx") {
+      auto v = next();
+      if (!v)
+        return "--export-onnx needs a file";
+      o.exportOnnx = *v;
     } else if (arg == "--resume") {
       auto v = next();
       if (!v)
@@ -346,6 +354,9 @@ int main(int argc, char **argv) {
       return fail(summary.status().message());
     if (!options.dumpGrads.empty())
       std::printf("loss: %.6f\n", summary->firstLoss);
+    if (!options.exportOnnx.empty())
+      if (Status s = exportOnnx(*executor, options.exportOnnx); !s)
+        return fail(s.message());
     std::fprintf(stderr,
                  "longctx-run: %lld steps in %.2f s, loss %.4f -> %.4f (mean of the last %d: %.4f)\n",
                  (long long)summary->steps, summary->seconds, summary->firstLoss, summary->lastLoss,
@@ -353,8 +364,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!options.dumpGrads.empty() || !options.data.empty() || !options.save.empty() ||
-      !options.resume.empty())
-    return fail("--data, --dump-grads, --save and --resume need an artifact compiled with --train");
+      !options.resume.empty() || !options.exportOnnx.empty())
+    return fail("--data, --dump-grads, --save, --resume and --export-onnx need an artifact "
+                "compiled with --train");
 
   double totalSeconds = 0;
   int runs = options.repeat;
