@@ -72,4 +72,19 @@ def LcOptimizer : Pass<"lc-optimizer", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcFuseAttention : Pass<"lc-fuse-attention", "mlir::ModuleOp"> {
+  let summary = "Replace exported scaled dot-product attention by lc.attention";
+  let description = [{
+    Finds `softmax(scale * q k^T [masked]) v` as exporters write it: a
+    matmul with a transposed key, an optional Mul/Div by a scalar, an
+    optional causal mask applied with Where (either orientation, any very
+    negative fill, the mask a constant or a Trilu of ones), a softmax over the
+    last axis, and a matmul with the values. Grouped-query key/value
+    repetition (reshape -> expand -> reshape) is peeled so the fused op reads
+    the Hk original heads. Masks that are not causal are left
+    alone, with a remark saying why.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

@@ -100,8 +100,11 @@ FailureOr<Value> NodeContext::finish(Operation *op) {
   SmallVector<OpFoldResult, 1> folded;
   if (op->getNumResults() == 1 && succeeded(op->fold(folded)) && folded.size() == 1) {
     Value result;
-    if (auto value = dyn_cast<Value>(folded.front()))
+    if (auto value = dyn_cast<Value>(folded.front())) {
+      if (value == op->getResult(0))
+        return value; // folded in place (e.g. composed transposes)
       result = value;
+    }
     else if (auto elements = dyn_cast<ElementsAttr>(cast<mlir::Attribute>(folded.front())))
       result = builder.create<lc::ConstantOp>(loc, op->getResult(0).getType(), elements);
     if (result && result.getType() == op->getResult(0).getType()) {

@@ -375,6 +375,19 @@ LogicalResult TriluOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys, SmallVectorI
 }
 
 //===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
+                                    SmallVectorImpl<Value> &grads) {
+  // The log-sum-exp result only feeds the backward: its cotangent is unused.
+  auto grad = b.b.create<AttentionGradOp>(b.loc, dys[0], getQ(), getK(), getV(), getOutput(),
+                                          getLse(), getScaleAttr(), getCausalAttr());
+  grads.assign({grad.getDq(), grad.getDk(), grad.getDv()});
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // State-space models and loss
 //===----------------------------------------------------------------------===//
 

@@ -141,6 +141,15 @@ OpFoldResult ExpandOp::fold(FoldAdaptor adaptor) {
 OpFoldResult TransposeOp::fold(FoldAdaptor adaptor) {
   if (llvm::equal(getPerm(), llvm::seq<int64_t>(0, getPerm().size())))
     return getInput();
+  // transpose(transpose(x, p1), p2) = transpose(x, p1[p2]).
+  if (auto inner = getInput().getDefiningOp<TransposeOp>()) {
+    SmallVector<int64_t> composed;
+    for (int64_t p : getPerm())
+      composed.push_back(inner.getPerm()[p]);
+    setPerm(composed);
+    getInputMutable().assign(inner.getInput());
+    return getResult();
+  }
   return foldWithKernel(*this, adaptor.getOperands());
 }
 
@@ -229,3 +238,6 @@ LC_FOLD_BY_EVALUATION(RangeOp)
 LC_FOLD_BY_EVALUATION(SelectiveScanOp)
 LC_FOLD_BY_EVALUATION(CrossEntropyOp)
 #undef LC_FOLD_BY_EVALUATION
+
+// Multi-result ops are not folded (no constant attention appears in practice).
+LogicalResult AttentionOp::fold(FoldAdaptor, SmallVectorImpl<OpFoldResult> &) { return failure(); }

@@ -392,6 +392,38 @@ LogicalResult SelectiveScanOp::inferReturnTypes(MLIRContext *, std::optional<Loc
 }
 
 //===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                            Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  auto q = cast<RankedTensorType>(adaptor.getQ().getType());
+  auto k = cast<RankedTensorType>(adaptor.getK().getType());
+  auto v = cast<RankedTensorType>(adaptor.getV().getType());
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4)
+    return emitInferError(loc, "attention expects q [B,H,S,D], k [B,Hk,T,D], v [B,Hk,T,Dv]");
+  int64_t b = q.getDimSize(0), h = q.getDimSize(1), s = q.getDimSize(2), d = q.getDimSize(3);
+  int64_t hk = k.getDimSize(1), t = k.getDimSize(2);
+  if (k.getDimSize(0) != b || v.getDimSize(0) != b || k.getDimSize(3) != d ||
+      v.getDimSize(1) != hk || v.getDimSize(2) != t || hk == 0 || h % hk != 0)
+    return emitInferError(loc, "attention shapes disagree: q " + shapeString(q.getShape()) + ", k " +
+                                   shapeString(k.getShape()) + ", v " + shapeString(v.getShape()));
+  if (q.getElementType() != k.getElementType() || q.getElementType() != v.getElementType())
+    return emitInferError(loc, "attention operands must have one element type");
+  results.push_back(RankedTensorType::get({b, h, s, v.getDimSize(3)}, q.getElementType()));
+  results.push_back(RankedTensorType::get({b, h, s}, q.getElementType()));
+  return success();
+}
+
+LogicalResult AttentionGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                                Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getQ().getType());
+  results.push_back(adaptor.getK().getType());
+  results.push_back(adaptor.getV().getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Loss and backward-only ops
 //===----------------------------------------------------------------------===//
 

@@ -307,6 +307,26 @@ def Lc_SelectiveScanOp : Lc_Op<"selective_scan", [InferTypeOpAdaptor]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Fused ops (created by fusion passes)
+//===----------------------------------------------------------------------===//
+
+def Lc_AttentionOp : Lc_Op<"attention", [InferTypeOpAdaptor]> {
+  let summary = "Scaled dot-product attention, FlashAttention-2 style (O(S) memory)";
+  let description = [{
+    `output = softmax(scale * q k^T [+ causal mask]) v` with q [B, H, S, D],
+    k [B, Hk, T, D], v [B, Hk, T, Dv]; H is a multiple of Hk (grouped-query
+    attention: query head h reads kv head h / (H / Hk)). Causal: query i sees
+    key j iff j <= i + T - S. `lse` [B, H, S] is each row's log-sum-exp of
+    the scaled scores, kept for the backward, which recomputes the scores
+    block by block instead of storing the S x T probabilities.
+  }];
+  let arguments = (ins Lc_FloatTensor:$q, Lc_FloatTensor:$k, Lc_FloatTensor:$v, F64Attr:$scale,
+                       BoolAttr:$causal);
+  let results = (outs Lc_FloatTensor:$output, Lc_FloatTensor:$lse);
+  let assemblyFormat = "$q `,` $k `,` $v attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
 // Loss
 //===----------------------------------------------------------------------===//
 
@@ -362,6 +382,17 @@ def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAd
                       Lc_FloatTensor:$db, Lc_FloatTensor:$dc);
   let assemblyFormat = [{
     $dy `,` $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Lc_AttentionGradOp : Lc_BackwardOp<"attention_grad", [InferTypeOpAdaptor]> {
+  let summary = "FlashAttention-2 backward: (dq, dk, dv), scores recomputed per block";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$q, Lc_FloatTensor:$k,
+                       Lc_FloatTensor:$v, Lc_FloatTensor:$output, Lc_FloatTensor:$lse,
+                       F64Attr:$scale, BoolAttr:$causal);
+  let results = (outs Lc_FloatTensor:$dq, Lc_FloatTensor:$dk, Lc_FloatTensor:$dv);
+  let assemblyFormat = [{
+    $dy `,` $q `,` $k `,` $v `,` $output `,` $lse attr-dict `:` functional-type(operands, results)
   }];
 }
 
