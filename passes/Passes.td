@@ -87,4 +87,15 @@ def LcFuseAttention : Pass<"lc-fuse-attention", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcFuseRmsNorm : Pass<"lc-fuse-rms-norm", "mlir::ModuleOp"> {
+  let summary = "Replace written-out RMSNorm by lc.rms_norm";
+  let description = [{
+    Finds `x * 1/sqrt(mean(x^2, last dim) + eps) * w` as exporters write it
+    (square as Mul or Pow, the inverse as Reciprocal, Div(1, .) or a Div of
+    x) and replaces it by one `lc.rms_norm`, whose backward needs only x.
+    The intermediate ops die when nothing else uses them.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

@@ -378,6 +378,13 @@ LogicalResult TriluOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys, SmallVectorI
 // Fused ops
 //===----------------------------------------------------------------------===//
 
+LogicalResult RmsNormOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
+                                  SmallVectorImpl<Value> &grads) {
+  auto grad = b.b.create<RmsNormGradOp>(b.loc, dys[0], getInput(), getScale(), getEpsilonAttr());
+  grads.assign({grad.getDx(), grad.getDscale()});
+  return success();
+}
+
 LogicalResult AttentionOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   // The log-sum-exp result only feeds the backward: its cotangent is unused.

@@ -395,6 +395,30 @@ LogicalResult SelectiveScanOp::inferReturnTypes(MLIRContext *, std::optional<Loc
 // Fused ops
 //===----------------------------------------------------------------------===//
 
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
+                                          SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getInput().getType());
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  auto in = getInput().getType(), scale = getScale().getType();
+  if (in.getRank() < 1 || scale.getRank() != 1 || scale.getDimSize(0) != in.getShape().back())
+    return emitOpError("scale ") << shapeString(scale.getShape())
+                                 << " must be 1-D with the last dim of the input "
+                                 << shapeString(in.getShape());
+  if (in.getElementType() != scale.getElementType())
+    return emitOpError("input and scale must have one element type");
+  return success();
+}
+
+LogicalResult RmsNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                              Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getInput().getType());
+  results.push_back(adaptor.getScale().getType());
+  return success();
+}
+
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
   auto q = cast<RankedTensorType>(adaptor.getQ().getType());

@@ -310,6 +310,14 @@ def Lc_SelectiveScanOp : Lc_Op<"selective_scan", [InferTypeOpAdaptor]> {
 // Fused ops (created by fusion passes)
 //===----------------------------------------------------------------------===//
 
+def Lc_RmsNormOp : Lc_Op<"rms_norm", [InferTypeOpAdaptor]> {
+  let summary = "RMSNorm over the last dim: x / sqrt(mean(x^2) + epsilon) * scale";
+  let arguments = (ins Lc_FloatTensor:$input, Lc_FloatTensor:$scale, F64Attr:$epsilon);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$input `,` $scale attr-dict `:` type($input) `,` type($scale) `->` type($output)";
+  let hasVerifier = 1;
+}
+
 def Lc_AttentionOp : Lc_Op<"attention", [InferTypeOpAdaptor]> {
   let summary = "Scaled dot-product attention, FlashAttention-2 style (O(S) memory)";
   let description = [{
@@ -383,6 +391,14 @@ def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAd
   let assemblyFormat = [{
     $dy `,` $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
   }];
+}
+
+def Lc_RmsNormGradOp : Lc_BackwardOp<"rms_norm_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of rms_norm: (dx, dscale)";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$input, Lc_FloatTensor:$scale,
+                       F64Attr:$epsilon);
+  let results = (outs Lc_FloatTensor:$dx, Lc_FloatTensor:$dscale);
+  let assemblyFormat = "$dy `,` $input `,` $scale attr-dict `:` functional-type(operands, results)";
 }
 
 def Lc_AttentionGradOp : Lc_BackwardOp<"attention_grad", [InferTypeOpAdaptor]> {

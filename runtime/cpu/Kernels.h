@@ -68,6 +68,8 @@
 //                                       negative indices count from the end
 //  layer_norm_grad(dy, x, scale) {axis, epsilon} -> (dx, dscale, dbias)
 //                                       dscale, dbias have scale's shape
+//  rms_norm(x, scale[D]) {epsilon}      x / sqrt(mean(x^2 over the last dim) + eps) * scale
+//  rms_norm_grad(dy, x, scale) {epsilon} -> (dx, dscale)
 //  selective_scan_grad(dy, u, delta, A, Bm, C) {chunk}
 //      -> (du, ddelta, dA, dB, dC): the states are kept for the whole sequence
 //      when they fit in 2 MiB per task, else recomputed from checkpoints

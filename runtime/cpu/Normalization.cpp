@@ -1,4 +1,4 @@
-//===- Normalization.cpp - layer_norm and its gradient --------------------===//
+//===- Normalization.cpp - layer_norm, rms_norm and their gradients -------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
@@ -174,12 +174,117 @@ Status layerNormGradKernel(const std::vector<TensorRef> &inputs,
   });
 }
 
+/// rms_norm(x, scale) {epsilon}: y = x / sqrt(mean(x^2) + eps) * scale over
+/// the last dim (scale 1-D).
+Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale, const TensorRef &o,
+                    int64_t &rows, int64_t &n) {
+  if (Status s = checkDType(op, "scale", scale.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+    return s;
+  if (x.rank() < 1 || scale.rank() != 1 || scale.shape[0] != x.shape.back())
+    return opError(op, "scale " + shapeToString(scale.shape) +
+                           " must be 1-D with the last dim of x " + shapeToString(x.shape));
+  n = x.shape.back();
+  rows = n ? x.numElements() / n : 0;
+  return Status();
+}
+
+template <typename T> double rowInvRms(const T *x, int64_t n, double epsilon) {
+  double sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n; ++i)
+    sq += double(x[i]) * double(x[i]);
+  return 1.0 / std::sqrt(sq / double(n) + epsilon);
+}
+
+Status rmsNormKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                     const AttrMap &attrs) {
+  const char *op = "rms_norm";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &scale = inputs[1], &o = outputs[0];
+  int64_t rows = 0, n = 0;
+  if (Status s = checkRmsNorm(op, x, scale, o, rows, n); !s)
+    return s;
+  const double epsilon = attrs.getFloat("epsilon", 1e-5);
+  return dispatchFloat(op, x.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *px = x.as<T>(), *pw = scale.as<T>();
+    T *py = o.as<T>();
+#pragma omp parallel for schedule(static) if (x.numElements() >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      const T *xr = px + r * n;
+      T *yr = py + r * n;
+      const T inv = T(rowInvRms(xr, n, epsilon));
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i)
+        yr[i] = xr[i] * inv * pw[i];
+    }
+    return Status();
+  });
+}
+
+/// dx = inv * (g - xhat * mean(g * xhat)) with g = dy * scale, xhat = x * inv;
+/// dscale = sum over rows of dy * xhat.
+Status rmsNormGradKernel(const std::vector<TensorRef> &inputs,
+                         const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "rms_norm_grad";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+    return s;
+  const TensorRef &dy = inputs[0], &x = inputs[1], &scale = inputs[2];
+  const TensorRef &dx = outputs[0], &dscale = outputs[1];
+  int64_t rows = 0, n = 0;
+  if (Status s = checkRmsNorm(op, x, scale, dx, rows, n); !s)
+    return s;
+  if (Status s = checkShape(op, "dy", dy.shape, x.shape); !s)
+    return s;
+  if (Status s = checkDType(op, "dy", dy.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "dscale", dscale.shape, scale.shape); !s)
+    return s;
+  const double epsilon = attrs.getFloat("epsilon", 1e-5);
+  return dispatchFloat(op, x.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *pdy = dy.as<T>(), *px = x.as<T>(), *pw = scale.as<T>();
+    T *pdx = dx.as<T>();
+    ThreadPartials partial(n);
+#pragma omp parallel if (x.numElements() >= kParallelGrain)
+    {
+      double *acc = partial.slot();
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const T *xr = px + r * n, *dyr = pdy + r * n;
+        T *dxr = pdx + r * n;
+        const double inv = rowInvRms(xr, n, epsilon);
+        double dot = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          double xhat = double(xr[i]) * inv;
+          dot += double(dyr[i]) * double(pw[i]) * xhat;
+          acc[i] += double(dyr[i]) * xhat;
+        }
+        const double meanDot = dot / double(n);
+        for (int64_t i = 0; i < n; ++i) {
+          double xhat = double(xr[i]) * inv;
+          dxr[i] = T(inv * (double(dyr[i]) * double(pw[i]) - xhat * meanDot));
+        }
+      }
+    }
+    partial.reduceInto(dscale.as<T>());
+    return Status();
+  });
+}
+
 } // namespace
 
 void addNormalizationKernels(KernelTable &table) {
   table.insert(table.end(), {
                                 {"layer_norm", layerNormKernel},
                                 {"layer_norm_grad", layerNormGradKernel},
+                                {"rms_norm", rmsNormKernel},
+                                {"rms_norm_grad", rmsNormGradKernel},
                             });
 }
 

@@ -261,6 +261,13 @@ func.func @main() -> tensor<2x3x8xf64> {
   %y = lc.mul %n, %w : tensor<2x3x8xf64>, tensor<8xf64> -> tensor<2x3x8xf64>
   return %y : tensor<2x3x8xf64>
 })"});
+  all.push_back({"rms_norm_fused", R"(
+func.func @main() -> tensor<2x3x8xf64> {
+  %x = lc.param "x" : tensor<2x3x8xf64>
+  %w = lc.param "w" : tensor<8xf64>
+  %y = lc.rms_norm %x, %w {epsilon = 1.0e-5 : f64} : tensor<2x3x8xf64>, tensor<8xf64> -> tensor<2x3x8xf64>
+  return %y : tensor<2x3x8xf64>
+})"});
   all.push_back({"reductions", R"(
 func.func @main() -> tensor<2xf64> {
   %x = lc.param "x" : tensor<2x3x4xf64>
