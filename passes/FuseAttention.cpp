@@ -7,9 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/lc/LcOps.h"
+#include "passes/MatchUtils.h"
 #include "passes/Passes.h"
 
-#include "mlir/IR/Matchers.h"
 
 namespace longctx {
 #define GEN_PASS_DEF_LCFUSEATTENTION
@@ -20,17 +20,6 @@ using namespace mlir;
 
 namespace longctx {
 namespace {
-
-ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
-
-/// The value of a constant splat scalar, if `v` is one.
-std::optional<double> splatValue(Value v) {
-  DenseElementsAttr attr;
-  if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat() ||
-      !isa<FloatType>(attr.getElementType()))
-    return std::nullopt;
-  return attr.getSplatValue<APFloat>().convertToDouble();
-}
 
 /// Whether boolean `mask` (broadcastable to [S, T]) keeps exactly the keys
 /// j <= i + T - S (`keepIsTrue`), or exactly the others (!keepIsTrue).

@@ -6,9 +6,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/lc/LcOps.h"
+#include "passes/MatchUtils.h"
 #include "passes/Passes.h"
 
-#include "mlir/IR/Matchers.h"
 
 namespace longctx {
 #define GEN_PASS_DEF_LCFUSERMSNORM
@@ -19,16 +19,6 @@ using namespace mlir;
 
 namespace longctx {
 namespace {
-
-ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
-
-std::optional<double> splatValue(Value v) {
-  DenseElementsAttr attr;
-  if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat() ||
-      !isa<FloatType>(attr.getElementType()))
-    return std::nullopt;
-  return attr.getSplatValue<APFloat>().convertToDouble();
-}
 
 /// Whether `sq` is x*x or x^2.
 bool isSquareOf(Value sq, Value x) {

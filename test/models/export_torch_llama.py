@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_export_common import write_gradients
+
 
 class RMSNorm(nn.Module):
     def __init__(self, dim, eps=1e-6):
@@ -157,20 +159,6 @@ def parse_args():
                         "(DIR/loss.npy, DIR/grads/<name>.npy)")
     p.add_argument("--out-dir", required=True)
     return p.parse_args()
-
-
-def write_gradients(model, input_ids, out_dir):
-    """PyTorch autograd reference: next-token cross-entropy, mean over B*(S-1)."""
-    model.zero_grad()
-    logits = model(input_ids)
-    vocab = logits.shape[-1]
-    loss = F.cross_entropy(logits[:, :-1].reshape(-1, vocab), input_ids[:, 1:].reshape(-1))
-    loss.backward()
-    np.save(os.path.join(out_dir, "loss.npy"), loss.detach().numpy().astype(np.float32))
-    os.makedirs(os.path.join(out_dir, "grads"), exist_ok=True)
-    for name, p in model.named_parameters():
-        np.save(os.path.join(out_dir, "grads", name.replace("/", "_") + ".npy"),
-                p.grad.numpy().astype(np.float32))
 
 
 def main():

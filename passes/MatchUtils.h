@@ -1,0 +1,26 @@
+//===- MatchUtils.h - Small matchers shared by the fusion passes -----------===//
+#pragma once
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
+
+#include <optional>
+
+namespace longctx {
+
+inline llvm::ArrayRef<int64_t> shapeOf(mlir::Value v) {
+  return mlir::cast<mlir::RankedTensorType>(v.getType()).getShape();
+}
+
+/// The value of a float constant splat (a scalar, or any shape holding one
+/// value), if `v` is one.
+inline std::optional<double> splatValue(mlir::Value v) {
+  mlir::DenseElementsAttr attr;
+  if (!mlir::matchPattern(v, mlir::m_Constant(&attr)) || !attr.isSplat() ||
+      !mlir::isa<mlir::FloatType>(attr.getElementType()))
+    return std::nullopt;
+  return attr.getSplatValue<llvm::APFloat>().convertToDouble();
+}
+
+} // namespace longctx
