@@ -214,23 +214,28 @@ LogicalResult WhereOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
 LogicalResult MatMulOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                  SmallVectorImpl<Value> &grads) {
   Value dy = dys[0], lhs = getLhs(), rhs = getRhs();
-  Value dl = b.b.create<MatMulOp>(b.loc, dy, b.transposeLast2(rhs));
-  ArrayRef<int64_t> ls = shapeOf(lhs), dys0 = shapeOf(dy);
-  Value dr;
-  if (shapeOf(rhs).size() == 2 && ls.size() > 2) {
-    // A weight shared by every batch row (x[..., K] @ W[K, N]): one GEMM
-    // over all rows, x^T [K, rows] @ dy [rows, N], instead of a batched
-    // product followed by a reduction over the batch.
+  ArrayRef<int64_t> ls = shapeOf(lhs), rs = shapeOf(rhs), ys = shapeOf(dy);
+  if (rs.size() == 2) {
+    // x[..., K] @ W[K, N], W shared by every row: flatten the rows and let
+    // BLAS transpose (gemm flags) instead of materialising transposes;
+    // dW is one GEMM over all rows, not a batched product and a reduction.
     int64_t rows = 1;
     for (int64_t d : ls.drop_back())
       rows *= d;
     Value x2 = b.reshape(lhs, {rows, ls.back()});
-    Value dy2 = b.reshape(dy, {rows, dys0.back()});
-    dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(x2), dy2);
-  } else {
-    dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(lhs), dy);
+    Value dy2 = b.reshape(dy, {rows, ys.back()});
+    auto gemm = [&](Value a, Value m, bool ta, bool tb) -> Value {
+      return b.b.create<GemmOp>(b.loc, a, m, Value(), b.b.getF64FloatAttr(1.0),
+                                b.b.getF64FloatAttr(1.0), b.b.getBoolAttr(ta), b.b.getBoolAttr(tb));
+    };
+    Value dx = b.reshape(gemm(dy2, rhs, false, true), ls);
+    Value dw = gemm(x2, dy2, true, false);
+    grads.assign({dx, dw});
+    return success();
   }
-  grads.assign({b.sumToShape(dl, shapeOf(lhs)), b.sumToShape(dr, shapeOf(rhs))});
+  Value dl = b.b.create<MatMulOp>(b.loc, dy, b.transposeLast2(rhs));
+  Value dr = b.b.create<MatMulOp>(b.loc, b.transposeLast2(lhs), dy);
+  grads.assign({b.sumToShape(dl, ls), b.sumToShape(dr, rs)});
   return success();
 }
 

@@ -1,14 +1,13 @@
 // RUN: longctx-opt %s -split-input-file -lc-autodiff -canonicalize | FileCheck %s
 
-// A linear model: d loss / d w = x^T (d loss / d y); the gradient result is
-// named after the parameter.
+// A linear model: d loss / d w = x^T (d loss / d y), one GEMM with BLAS's
+// transpose flag; the gradient result is named after the parameter.
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: -> (tensor<f32> {lc.name = "loss"}, tensor<4x3xf32> {lc.grad_of = "w", lc.name = "grad/w"})
 // CHECK: %[[W:.*]] = lc.param "w"
 // CHECK: %[[Y:.*]] = lc.matmul %[[X:.*]], %[[W]]
 // CHECK: %[[LOSS:.*]] = lc.reduce_sum %[[Y]]
-// CHECK: %[[XT:.*]] = lc.transpose %[[X]] {perm = array<i64: 1, 0>}
-// CHECK: %[[G:.*]] = lc.matmul %[[XT]], %{{.*}} : tensor<4x2xf32>, tensor<2x3xf32> -> tensor<4x3xf32>
+// CHECK: %[[G:.*]] = lc.gemm %[[X]], %{{.*}} {trans_a = true} : (tensor<2x4xf32>, tensor<2x3xf32>) -> tensor<4x3xf32>
 // CHECK: return %[[LOSS]], %[[G]]
 func.func @main(%x: tensor<2x4xf32>) -> tensor<f32> {
   %w = lc.param "w" : tensor<4x3xf32>

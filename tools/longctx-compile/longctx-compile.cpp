@@ -45,7 +45,8 @@ cl::opt<std::string> optimizer("optimizer", cl::desc("adamw (default), sgd, or n
 cl::opt<double> lr("lr", cl::desc("Peak learning rate (default 1e-3)"), cl::init(1e-3),
                    cl::cat(trainCategory));
 cl::opt<double> weightDecay("weight-decay",
-                            cl::desc("Weight decay: decoupled for adamw, L2 for sgd (default 0)"),
+                            cl::desc("Weight decay: decoupled for adamw (default 0.01, as "
+                                     "torch.optim.AdamW), L2 for sgd (default 0)"),
                             cl::init(0.0), cl::cat(trainCategory));
 cl::opt<double> beta1("beta1", cl::desc("AdamW beta1 (default 0.9)"), cl::init(0.9),
                       cl::cat(trainCategory));
@@ -216,7 +217,9 @@ int main(int argc, char **argv) {
       opt.beta1 = beta1;
       opt.beta2 = beta2;
       opt.epsilon = adamEps;
-      opt.weightDecay = weightDecay;
+      opt.weightDecay = weightDecay.getNumOccurrences() ? double(weightDecay)
+                        : optimizer == "adamw"         ? 0.01
+                                                       : 0.0;
       opt.momentum = momentum;
       opt.nesterov = nesterov;
       opt.clipNorm = clipNorm;
