@@ -28,6 +28,7 @@ void addNormalizationKernels(KernelTable &table);
 void addSelectiveScanKernels(KernelTable &table);
 void addCrossEntropyKernels(KernelTable &table);
 void addOptimizerKernels(KernelTable &table);
+void addAttentionKernels(KernelTable &table);
 
 } // namespace cpu
 } // namespace longctx

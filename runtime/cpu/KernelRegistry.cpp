@@ -20,6 +20,7 @@ const cpu::KernelTable &kernelTable() {
     cpu::addSelectiveScanKernels(t);
     cpu::addCrossEntropyKernels(t);
     cpu::addOptimizerKernels(t);
+    cpu::addAttentionKernels(t);
     std::sort(t.begin(), t.end(),
               [](const cpu::KernelEntry &a, const cpu::KernelEntry &b) {
                 return a.name < b.name;

@@ -55,6 +55,14 @@
 //  layer_norm(x, scale[, bias]) {axis, epsilon}: normalise over dims >= axis
 //  selective_scan(u[B,S,E], delta[B,S,E], A[E,N], Bm[B,S,N], C[B,S,N]) -> y[B,S,E]
 //      h_t = exp(delta_t*A) * h_{t-1} + (delta_t*u_t) B_t,  y_t = <h_t, C_t>, h_0 = 0
+//  attention(q[B,H,S,D], k[B,Hk,T,D], v[B,Hk,T,Dv]) {scale (1/sqrt(D)),
+//      causal 0|1 (1)} -> (o[B,H,S,Dv], lse[B,H,S]): o = softmax(scale*q k^T
+//      + mask) v, fused (FlashAttention-2: tiles, online softmax, no S x T
+//      buffer). Grouped-query: H is a multiple of Hk, query head h reads kv
+//      head h / (H/Hk). Causal: query i sees keys j <= i + T - S (bottom-right
+//      aligned). lse = log(sum over seen j of exp(scale*q_i.k_j)), q's dtype;
+//      a query that sees no key (causal with S > T, or T = 0) gets o = 0 and
+//      lse = -inf.
 //
 //  Training: gradients (adjoints of forward ops), loss, optimizer updates.
 //  Float kernels (except slice_scatter); outputs listed after "->".
@@ -74,6 +82,11 @@
 //      -> (du, ddelta, dA, dB, dC): the states are kept for the whole sequence
 //      when they fit in 2 MiB per task, else recomputed from checkpoints
 //      every `chunk` steps (default 64; a given chunk > 0 always applies)
+//  attention_grad(do[B,H,S,Dv], q, k, v, o, lse) {scale, causal}
+//      -> (dq, dk, dv) of q's, k's, v's shapes: the gradient of sum(do * o)
+//      for o, lse from attention with the same attributes (FlashAttention-2
+//      backward, P recomputed per tile; deterministic for any thread count);
+//      dk, dv sum over the query heads sharing a kv head
 //  cross_entropy(logits[..., V], targets:i64|i32 [...]) {shift 0|1 (1),
 //      ignore_index (-100)} -> loss (rank 0, logits' dtype): the mean over
 //      counted positions of logsumexp(row) - row[label]; 0 if none counted.

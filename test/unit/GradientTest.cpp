@@ -342,6 +342,22 @@ func.func @main(%mask: tensor<4x4xi1>) -> tensor<2x4x3xf64> {
   return %o : tensor<2x4x3xf64>
 })", {}});
   all.back().arguments.push_back(mask({4, 4}, {1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1}));
+  all.push_back({"attention_fused_causal_gqa", R"(
+func.func @main() -> tensor<1x4x5x3xf64> {
+  %q = lc.param "q" : tensor<1x4x5x3xf64>
+  %k = lc.param "k" : tensor<1x2x5x3xf64>
+  %v = lc.param "v" : tensor<1x2x5x3xf64>
+  %o, %lse = lc.attention %q, %k, %v {causal = true, scale = 0.5 : f64} : (tensor<1x4x5x3xf64>, tensor<1x2x5x3xf64>, tensor<1x2x5x3xf64>) -> (tensor<1x4x5x3xf64>, tensor<1x4x5xf64>)
+  return %o : tensor<1x4x5x3xf64>
+})"});
+  all.push_back({"attention_fused_bidirectional", R"(
+func.func @main() -> tensor<2x1x3x4xf64> {
+  %q = lc.param "q" : tensor<2x1x3x2xf64>
+  %k = lc.param "k" : tensor<2x1x6x2xf64>
+  %v = lc.param "v" : tensor<2x1x6x4xf64>
+  %o, %lse = lc.attention %q, %k, %v {causal = false, scale = 1.0 : f64} : (tensor<2x1x3x2xf64>, tensor<2x1x6x2xf64>, tensor<2x1x6x4xf64>) -> (tensor<2x1x3x4xf64>, tensor<2x1x3xf64>)
+  return %o : tensor<2x1x3x4xf64>
+})"});
   return all;
 }
 

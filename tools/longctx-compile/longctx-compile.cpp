@@ -205,6 +205,7 @@ int main(int argc, char **argv) {
   pm.addPass(mlir::createCSEPass());
   // Fused ops keep less alive for the backward and run faster.
   pm.addPass(createLcFuseRmsNorm());
+  pm.addPass(createLcFuseAttention());
   pm.addPass(mlir::createCanonicalizerPass());
   if (train) {
     pm.addPass(createLcAppendLoss());
