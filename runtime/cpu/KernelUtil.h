@@ -623,10 +623,19 @@ private:
 /// ln2/2, and Cephes' degree-7 polynomial for e^r; within 2 ulp of expf for x
 /// in [-87, 88]. x is clamped to that range first (below it the result is
 /// e^-87 ~ 1.6e-38 instead of a subnormal or 0, above it e^88 instead of inf),
-/// NaN gives an unspecified value: for arguments known to be moderate, such as
+/// NaN gives a finite value: for arguments known to be moderate, such as
 /// x - max(x) in a softmax.
 inline float fastExp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  // The clamp compares bit patterns: float compares may trap, which keeps
+  // GCC from turning them into vector selects.
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  const uint32_t lo = 0xc2ae0000u; // -87.0f; more negative floats, -inf and
+                                   // negative NaNs have larger patterns
+  const int32_t hi = 0x42b00000;   // 88.0f; as signed, larger are above it
+  u = u > lo ? lo : u;
+  u = int32_t(u) > hi ? uint32_t(hi) : u;
+  std::memcpy(&x, &u, sizeof x);
   // Round x*log2(e) to the nearest integer by adding 1.5 * 2^23 (no
   // rounding instruction needed below SSE4.1).
   const float shifter = 12582912.0f;
