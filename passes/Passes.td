@@ -98,4 +98,15 @@ def LcFuseRmsNorm : Pass<"lc-fuse-rms-norm", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcFuseGatedMlp : Pass<"lc-fuse-gated-mlp", "mlir::ModuleOp"> {
+  let summary = "Replace exported SiLU-gated MLPs by lc.gated_mlp";
+  let description = [{
+    Finds `(silu(x Wg) * (x Wu)) Wd` with silu written as `g * sigmoid(g)`
+    (either operand order) and the three weights matrices, and replaces it by
+    one `lc.gated_mlp`, whose kernel streams chunks of rows and whose backward
+    recomputes the hidden activations instead of keeping them.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

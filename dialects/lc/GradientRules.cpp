@@ -390,6 +390,17 @@ LogicalResult RmsNormOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult GatedMlpOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
+                                   SmallVectorImpl<Value> &grads) {
+  auto grad = b.b.create<GatedMlpGradOp>(b.loc, dys[0], getInput(), getWGate(), getWUp(),
+                                         getWDown());
+  // Discardable tuning attributes (chunk_rows) carry over to the backward.
+  for (NamedAttribute attr : (*this)->getDiscardableAttrs())
+    grad->setAttr(attr.getName(), attr.getValue());
+  grads.assign({grad.getDx(), grad.getDwGate(), grad.getDwUp(), grad.getDwDown()});
+  return success();
+}
+
 LogicalResult AttentionOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                     SmallVectorImpl<Value> &grads) {
   // The log-sum-exp result only feeds the backward: its cotangent is unused.

@@ -238,6 +238,7 @@ LC_FOLD_BY_EVALUATION(RangeOp)
 LC_FOLD_BY_EVALUATION(SelectiveScanOp)
 LC_FOLD_BY_EVALUATION(CrossEntropyOp)
 LC_FOLD_BY_EVALUATION(RmsNormOp)
+LC_FOLD_BY_EVALUATION(GatedMlpOp)
 #undef LC_FOLD_BY_EVALUATION
 
 // Multi-result ops are not folded (no constant attention appears in practice).

@@ -419,6 +419,30 @@ LogicalResult RmsNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Locat
   return success();
 }
 
+LogicalResult GatedMlpOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                           Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  auto x = cast<RankedTensorType>(adaptor.getInput().getType());
+  ArrayRef<int64_t> g = cast<RankedTensorType>(adaptor.getWGate().getType()).getShape(),
+                    u = cast<RankedTensorType>(adaptor.getWUp().getType()).getShape(),
+                    d = cast<RankedTensorType>(adaptor.getWDown().getType()).getShape();
+  if (x.getRank() < 1 || g.size() != 2 || u != g || d.size() != 2 ||
+      g[0] != x.getShape().back() || d[0] != g[1])
+    return emitInferError(loc, "gated_mlp expects x [..., D], w_gate, w_up [D, F], w_down [F, E]; got " +
+                                   shapeString(x.getShape()) + ", " + shapeString(g) + ", " +
+                                   shapeString(u) + ", " + shapeString(d));
+  SmallVector<int64_t> shape(x.getShape().drop_back());
+  shape.push_back(d[1]);
+  results.push_back(RankedTensorType::get(shape, x.getElementType()));
+  return success();
+}
+
+LogicalResult GatedMlpGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                               Adaptor adaptor, SmallVectorImpl<Type> &results) {
+  for (Value v : {adaptor.getInput(), adaptor.getWGate(), adaptor.getWUp(), adaptor.getWDown()})
+    results.push_back(v.getType());
+  return success();
+}
+
 LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                             Adaptor adaptor, SmallVectorImpl<Type> &results) {
   auto q = cast<RankedTensorType>(adaptor.getQ().getType());

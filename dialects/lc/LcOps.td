@@ -318,6 +318,19 @@ def Lc_RmsNormOp : Lc_Op<"rms_norm", [InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
+def Lc_GatedMlpOp : Lc_Op<"gated_mlp", [InferTypeOpAdaptor]> {
+  let summary = "SiLU-gated MLP: (silu(x w_gate) * (x w_up)) w_down";
+  let description = [{
+    x [..., D], w_gate and w_up [D, F], w_down [F, E] -> [..., E]. The kernel
+    works on chunks of rows, so the [rows, F] hidden activations never exist
+    at once, and its backward recomputes them instead of keeping them.
+  }];
+  let arguments = (ins Lc_FloatTensor:$input, Lc_FloatTensor:$w_gate, Lc_FloatTensor:$w_up,
+                       Lc_FloatTensor:$w_down);
+  let results = (outs Lc_FloatTensor:$output);
+  let assemblyFormat = "$input `,` $w_gate `,` $w_up `,` $w_down attr-dict `:` functional-type(operands, results)";
+}
+
 def Lc_AttentionOp : Lc_Op<"attention", [InferTypeOpAdaptor]> {
   let summary = "Scaled dot-product attention, FlashAttention-2 style (O(S) memory)";
   let description = [{
@@ -399,6 +412,17 @@ def Lc_RmsNormGradOp : Lc_BackwardOp<"rms_norm_grad", [InferTypeOpAdaptor]> {
                        F64Attr:$epsilon);
   let results = (outs Lc_FloatTensor:$dx, Lc_FloatTensor:$dscale);
   let assemblyFormat = "$dy `,` $input `,` $scale attr-dict `:` functional-type(operands, results)";
+}
+
+def Lc_GatedMlpGradOp : Lc_BackwardOp<"gated_mlp_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of gated_mlp: (dx, dw_gate, dw_up, dw_down), hidden recomputed";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$input, Lc_FloatTensor:$w_gate,
+                       Lc_FloatTensor:$w_up, Lc_FloatTensor:$w_down);
+  let results = (outs Lc_FloatTensor:$dx, Lc_FloatTensor:$dw_gate, Lc_FloatTensor:$dw_up,
+                      Lc_FloatTensor:$dw_down);
+  let assemblyFormat = [{
+    $dy `,` $input `,` $w_gate `,` $w_up `,` $w_down attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 def Lc_AttentionGradOp : Lc_BackwardOp<"attention_grad", [InferTypeOpAdaptor]> {

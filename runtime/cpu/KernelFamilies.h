@@ -29,6 +29,7 @@ void addSelectiveScanKernels(KernelTable &table);
 void addCrossEntropyKernels(KernelTable &table);
 void addOptimizerKernels(KernelTable &table);
 void addAttentionKernels(KernelTable &table);
+void addGatedMlpKernels(KernelTable &table);
 
 } // namespace cpu
 } // namespace longctx

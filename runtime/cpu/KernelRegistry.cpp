@@ -21,6 +21,7 @@ const cpu::KernelTable &kernelTable() {
     cpu::addCrossEntropyKernels(t);
     cpu::addOptimizerKernels(t);
     cpu::addAttentionKernels(t);
+    cpu::addGatedMlpKernels(t);
     std::sort(t.begin(), t.end(),
               [](const cpu::KernelEntry &a, const cpu::KernelEntry &b) {
                 return a.name < b.name;

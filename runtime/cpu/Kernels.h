@@ -78,6 +78,10 @@
 //                                       dscale, dbias have scale's shape
 //  rms_norm(x, scale[D]) {epsilon}      x / sqrt(mean(x^2 over the last dim) + eps) * scale
 //  rms_norm_grad(dy, x, scale) {epsilon} -> (dx, dscale)
+//  gated_mlp(x[..., D], w_gate[D,F], w_up[D,F], w_down[F,E]) -> [..., E]
+//      (silu(x w_gate) * (x w_up)) w_down, over chunks of rows
+//  gated_mlp_grad(dy, x, w_gate, w_up, w_down) -> (dx, dw_gate, dw_up, dw_down)
+//      recomputes each chunk's hidden activations
 //  selective_scan_grad(dy, u, delta, A, Bm, C) {chunk}
 //      -> (du, ddelta, dA, dB, dC): the states are kept for the whole sequence
 //      when they fit in 2 MiB per task, else recomputed from checkpoints

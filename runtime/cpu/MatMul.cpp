@@ -1,8 +1,8 @@
 //===- MatMul.cpp - matmul and gemm kernels on CBLAS ----------------------===//
+#include "runtime/cpu/Blas.h"
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
 
-#include <cblas.h>
 #include <climits>
 #include <omp.h>
 
@@ -10,21 +10,11 @@ namespace longctx {
 namespace cpu {
 namespace {
 
-/// Row-major C = alpha * op(A) op(B) + beta * C; dimensions already checked
-/// to fit BLAS's int.
-void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-              float alpha, const float *a, int64_t lda, const float *b,
-              int64_t ldb, float beta, float *c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-              transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha,
-              a, int(lda), b, int(ldb), beta, c, int(ldc));
-}
-void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-              double alpha, const double *a, int64_t lda, const double *b,
-              int64_t ldb, double beta, double *c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-              transB ? CblasTrans : CblasNoTrans, int(m), int(n), int(k), alpha,
-              a, int(lda), b, int(ldb), beta, c, int(ldc));
+template <typename T>
+void blasGemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T *a,
+              int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {
+  blas(transA, transB, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
+       int(ldc));
 }
 
 bool fitsBlas(std::initializer_list<int64_t> dims) {
@@ -116,12 +106,10 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
     // core beats BLAS splitting each small product across threads.
     const bool small = m * n * k < (int64_t(1) << 21);
     if (numBatch >= 2 && small && omp_get_max_threads() > 1) {
-      int blasThreads = openblas_get_num_threads();
-      openblas_set_num_threads(1);
+      SingleThreadedBlas oneThreadEach;
 #pragma omp parallel for schedule(dynamic)
       for (int64_t i = 0; i < numBatch; ++i)
         multiply(i);
-      openblas_set_num_threads(blasThreads);
     } else {
       for (int64_t i = 0; i < numBatch; ++i)
         multiply(i);

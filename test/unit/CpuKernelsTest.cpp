@@ -73,7 +73,7 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "fill",        "layer_norm", "selective_scan", "cumsum",
       "slice_scatter", "scatter_add", "layer_norm_grad",
       "selective_scan_grad", "cross_entropy", "cross_entropy_grad",
-      "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad",
+      "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad", "gated_mlp", "gated_mlp_grad",
       "attention",   "attention_grad"};
   EXPECT_EQ(names.size(), std::size(expected));
   for (const char *op : expected) {

@@ -342,6 +342,24 @@ func.func @main(%mask: tensor<4x4xi1>) -> tensor<2x4x3xf64> {
   return %o : tensor<2x4x3xf64>
 })", {}});
   all.back().arguments.push_back(mask({4, 4}, {1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1}));
+  all.push_back({"gated_mlp_fused", R"(
+func.func @main() -> tensor<2x3x4xf64> {
+  %x = lc.param "x" : tensor<2x3x5xf64>
+  %wg = lc.param "wg" : tensor<5x6xf64>
+  %wu = lc.param "wu" : tensor<5x6xf64>
+  %wd = lc.param "wd" : tensor<6x4xf64>
+  %y = lc.gated_mlp %x, %wg, %wu, %wd : (tensor<2x3x5xf64>, tensor<5x6xf64>, tensor<5x6xf64>, tensor<6x4xf64>) -> tensor<2x3x4xf64>
+  return %y : tensor<2x3x4xf64>
+})"});
+  all.push_back({"gated_mlp_fused_chunked", R"(
+func.func @main() -> tensor<7x4xf64> {
+  %x = lc.param "x" : tensor<7x5xf64>
+  %wg = lc.param "wg" : tensor<5x6xf64>
+  %wu = lc.param "wu" : tensor<5x6xf64>
+  %wd = lc.param "wd" : tensor<6x4xf64>
+  %y = lc.gated_mlp %x, %wg, %wu, %wd {chunk_rows = 3 : i64} : (tensor<7x5xf64>, tensor<5x6xf64>, tensor<5x6xf64>, tensor<6x4xf64>) -> tensor<7x4xf64>
+  return %y : tensor<7x4xf64>
+})"});
   all.push_back({"attention_fused_causal_gqa", R"(
 func.func @main() -> tensor<1x4x5x3xf64> {
   %q = lc.param "q" : tensor<1x4x5x3xf64>

@@ -206,6 +206,7 @@ int main(int argc, char **argv) {
   // Fused ops keep less alive for the backward and run faster.
   pm.addPass(createLcFuseRmsNorm());
   pm.addPass(createLcFuseAttention());
+  pm.addPass(createLcFuseGatedMlp());
   pm.addPass(mlir::createCanonicalizerPass());
   if (train) {
     pm.addPass(createLcAppendLoss());

@@ -1,0 +1,54 @@
+//===- Blas.h - The CPU kernels' one way to call BLAS (private) ------------===//
+#pragma once
+
+#include <cblas.h>
+
+#include <cstdint>
+
+namespace longctx {
+namespace cpu {
+
+inline void blas(bool transA, bool transB, int m, int n, int k, float alpha, const float *a,
+                 int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void blas(bool transA, bool transB, int m, int n, int k, double alpha, const double *a,
+                 int lda, const double *b, int ldb, double beta, double *c, int ldc) {
+  cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// Row-major C[m,n] = alpha * op(A) op(B) + beta * C, also for k == 0
+/// (where BLAS may leave C untouched). Dimensions must fit BLAS's int.
+template <typename T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T *a,
+          int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc) {
+  if (m == 0 || n == 0)
+    return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    return;
+  }
+  blas(transA, transB, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
+       int(ldc));
+}
+
+/// Keeps OpenBLAS single-threaded while OpenMP tasks each run their own
+/// small products (restored on scope exit): one BLAS call per core beats
+/// BLAS splitting every small product across threads.
+class SingleThreadedBlas {
+public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+  SingleThreadedBlas(const SingleThreadedBlas &) = delete;
+  SingleThreadedBlas &operator=(const SingleThreadedBlas &) = delete;
+
+private:
+  int saved_;
+};
+
+} // namespace cpu
+} // namespace longctx
