@@ -49,6 +49,18 @@ int64_t chunkRows(const AttrMap &attrs, const MlpDims &m) {
 
 template <typename T> T sigmoidOf(T g) { return T(1) / (T(1) + std::exp(-g)); }
 
+/// For `n` rows xc: g = xc Wg, u = xc Wu, h = silu(g) * u (all [n, F]).
+template <typename T>
+void hiddenActivations(const MlpDims &m, const T *xc, int64_t n, const T *wg, const T *wu, T *g,
+                       T *u, T *h) {
+  gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wg, m.f, T(0), g, m.f);
+  gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wu, m.f, T(0), u, m.f);
+  const int64_t count = n * m.f;
+#pragma omp parallel for simd schedule(static) if (count >= kParallelGrain)
+  for (int64_t i = 0; i < count; ++i)
+    h[i] = g[i] * sigmoidOf(g[i]) * u[i];
+}
+
 Status gatedMlpKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                       const AttrMap &attrs) {
   const char *op = "gated_mlp";
@@ -69,13 +81,9 @@ Status gatedMlpKernel(const std::vector<TensorRef> &inputs, const std::vector<Te
     std::vector<T> g(size_t(chunk * m.f)), u(size_t(chunk * m.f));
     for (int64_t r0 = 0; r0 < m.rows; r0 += chunk) {
       const int64_t n = std::min(chunk, m.rows - r0);
-      const T *xc = x.as<T>() + r0 * m.d;
-      gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wg.as<T>(), m.f, T(0), g.data(), m.f);
-      gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wu.as<T>(), m.f, T(0), u.data(), m.f);
-      const int64_t count = n * m.f;
-#pragma omp parallel for simd schedule(static) if (count >= kParallelGrain)
-      for (int64_t i = 0; i < count; ++i)
-        g[i] = g[i] * sigmoidOf(g[i]) * u[i];
+      // h overwrites g: the forward needs only the product.
+      hiddenActivations(m, x.as<T>() + r0 * m.d, n, wg.as<T>(), wu.as<T>(), g.data(), u.data(),
+                        g.data());
       gemm(false, false, n, m.e, m.f, T(1), g.data(), m.f, wd.as<T>(), m.e, T(0),
            y.as<T>() + r0 * m.e, m.e);
     }
@@ -110,12 +118,8 @@ Status gatedMlpGradKernel(const std::vector<TensorRef> &inputs,
       const T *xc = x.as<T>() + r0 * m.d, *dyc = dy.as<T>() + r0 * m.e;
       const T accumulate = r0 == 0 ? T(0) : T(1);
       // Recompute the chunk's hidden activations.
-      gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wg.as<T>(), m.f, T(0), g.data(), m.f);
-      gemm(false, false, n, m.f, m.d, T(1), xc, m.d, wu.as<T>(), m.f, T(0), u.data(), m.f);
+      hiddenActivations(m, xc, n, wg.as<T>(), wu.as<T>(), g.data(), u.data(), h.data());
       const int64_t count = n * m.f;
-#pragma omp parallel for simd schedule(static) if (count >= kParallelGrain)
-      for (int64_t i = 0; i < count; ++i)
-        h[i] = g[i] * sigmoidOf(g[i]) * u[i];
       // dWd += h^T dy; dh = dy Wd^T.
       gemm(true, false, m.f, m.e, n, T(1), h.data(), m.f, dyc, m.e, accumulate, dwd.as<T>(), m.e);
       gemm(false, true, n, m.f, m.e, T(1), dyc, m.e, wd.as<T>(), m.e, T(0), dh.data(), m.f);

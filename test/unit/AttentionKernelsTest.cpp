@@ -255,34 +255,9 @@ double weightedAttention(const Config &c, const Inputs &in, const Tensor &w) {
 void checkFiniteDiff(const Config &c, const Inputs &in, const Tensor &w,
                      const Tensor &x, const Tensor &grad,
                      const std::string &what, int64_t maxChecks = 120) {
-  ASSERT_EQ(grad.shape(), x.shape()) << what;
-  std::vector<double> g = values(grad);
-  std::vector<int64_t> checks;
-  const int64_t count = x.numElements();
-  if (count <= maxChecks) {
-    for (int64_t i = 0; i < count; ++i)
-      checks.push_back(i);
-  } else {
-    std::mt19937 gen(unsigned(count * 7 + what.size()));
-    std::uniform_int_distribution<int64_t> pick(0, count - 1);
-    for (int64_t n = 0; n < maxChecks; ++n)
-      checks.push_back(pick(gen));
-  }
-  int failures = 0;
-  for (int64_t i : checks) {
-    double &xi = x.as<double>()[i];
-    const double saved = xi, h = 1e-5 * std::max(1.0, std::fabs(saved));
-    xi = saved + h;
-    const double lp = weightedAttention(c, in, w);
-    xi = saved - h;
-    const double lm = weightedAttention(c, in, w);
-    xi = saved;
-    const double fd = (lp - lm) / (2 * h);
-    if (std::fabs(fd - g[i]) > 1e-6 * std::max(1.0, std::fabs(fd)) &&
-        ++failures <= 5)
-      ADD_FAILURE() << what << " [" << i << "]: kernel " << g[i]
-                    << ", finite differences " << fd;
-  }
+  checkFiniteDifferences(
+      x, grad, [&] { return weightedAttention(c, in, w); }, what, maxChecks,
+      unsigned(x.numElements() * 7 + what.size()));
 }
 
 void checkGrad(const Config &c, unsigned seed) {

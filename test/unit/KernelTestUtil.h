@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <random>
 #include <string>
@@ -183,6 +184,43 @@ inline void expectError(const char *op, const std::vector<const Tensor *> &ins,
   Status s = run(op, ins, out, am);
   EXPECT_FALSE(s.ok()) << op;
   EXPECT_EQ(s.message().rfind(std::string(op) + ":", 0), 0u) << s.message();
+}
+
+/// Checks `grad` (the kernel's gradient of `loss` w.r.t. the f64 tensor x)
+/// against central finite differences of `loss()` at every element of x, or
+/// at maxChecks elements spread at random when there are more. Relative
+/// tolerance 1e-6 of max(1, |finite difference|).
+inline void checkFiniteDifferences(const Tensor &x, const Tensor &grad,
+                                   const std::function<double()> &loss,
+                                   const std::string &what, int64_t maxChecks,
+                                   unsigned seed) {
+  ASSERT_EQ(x.dtype(), DType::F64) << what;
+  ASSERT_EQ(grad.shape(), x.shape()) << what;
+  std::vector<double> g = values(grad);
+  std::vector<int64_t> checks;
+  const int64_t count = x.numElements();
+  if (count <= maxChecks) {
+    for (int64_t i = 0; i < count; ++i)
+      checks.push_back(i);
+  } else {
+    std::mt19937 gen(seed);
+    std::uniform_int_distribution<int64_t> pick(0, count - 1);
+    for (int64_t k = 0; k < maxChecks; ++k)
+      checks.push_back(pick(gen));
+  }
+  int failures = 0;
+  for (int64_t i : checks) {
+    double &xi = x.as<double>()[i];
+    const double saved = xi, h = 1e-5 * std::max(1.0, std::fabs(saved));
+    xi = saved + h;
+    const double lp = loss();
+    xi = saved - h;
+    const double lm = loss();
+    xi = saved;
+    const double fd = (lp - lm) / (2 * h);
+    if (std::fabs(fd - g[i]) > 1e-6 * std::max(1.0, std::fabs(fd)) && ++failures <= 5)
+      ADD_FAILURE() << what << " [" << i << "]: kernel " << g[i] << ", finite differences " << fd;
+  }
 }
 
 } // namespace kerneltest

@@ -42,35 +42,9 @@ void checkFiniteDiff(const char *op, const std::vector<const Tensor *> &ins,
                      const Tensor &grad, const std::string &what,
                      int64_t maxChecks = 150) {
   const Tensor &x = *ins[wrt];
-  ASSERT_EQ(x.dtype(), DType::F64) << what;
-  ASSERT_EQ(grad.shape(), x.shape()) << what;
-  std::vector<double> g = values(grad);
-  std::vector<int64_t> checks;
-  const int64_t count = x.numElements();
-  if (count <= maxChecks) {
-    for (int64_t i = 0; i < count; ++i)
-      checks.push_back(i);
-  } else {
-    std::mt19937 gen(unsigned(count * 7 + wrt));
-    std::uniform_int_distribution<int64_t> pick(0, count - 1);
-    for (int64_t k = 0; k < maxChecks; ++k)
-      checks.push_back(pick(gen));
-  }
-  int failures = 0;
-  for (int64_t i : checks) {
-    double &xi = x.as<double>()[i];
-    const double saved = xi, h = 1e-5 * std::max(1.0, std::fabs(saved));
-    xi = saved + h;
-    const double lp = weightedForward(op, ins, w, am);
-    xi = saved - h;
-    const double lm = weightedForward(op, ins, w, am);
-    xi = saved;
-    const double fd = (lp - lm) / (2 * h);
-    if (std::fabs(fd - g[i]) > 1e-6 * std::max(1.0, std::fabs(fd)) &&
-        ++failures <= 5)
-      ADD_FAILURE() << what << " [" << i << "]: kernel " << g[i]
-                    << ", finite differences " << fd;
-  }
+  checkFiniteDifferences(
+      x, grad, [&] { return weightedForward(op, ins, w, am); }, what, maxChecks,
+      unsigned(x.numElements() * 7 + wrt));
 }
 
 /// Converts an f64 tensor to f32 (to run a kernel on the same data in f32).
