@@ -58,6 +58,36 @@ bool isCausalMask(Value mask, int64_t s, int64_t t, bool keepIsTrue) {
   return trilu.getUpper() && trilu.getK() == t - s + 1;
 }
 
+/// Whether `bias` (broadcastable to [S, T]) is an additive causal mask: 0
+/// where key j <= i + T - S, a very negative value elsewhere. Either a
+/// constant, or (too large to have been folded) a Trilu keeping the strict
+/// upper triangle of a very negative splat.
+bool isAdditiveCausalMask(Value bias, int64_t s, int64_t t) {
+  ArrayRef<int64_t> shape = shapeOf(bias);
+  if (shape.size() < 2 || shape[shape.size() - 2] != s || shape.back() != t)
+    return false;
+  for (int64_t d : shape.drop_back(2))
+    if (d != 1)
+      return false;
+  DenseElementsAttr attr;
+  if (matchPattern(bias, m_Constant(&attr))) {
+    if (!isa<FloatType>(attr.getElementType()))
+      return false;
+    int64_t i = 0;
+    for (const APFloat &v : attr.getValues<APFloat>()) {
+      int64_t row = (i / t) % s, col = i % t;
+      double x = v.convertToDouble();
+      if (col <= row + t - s ? x != 0.0 : x > -1e4)
+        return false;
+      ++i;
+    }
+    return true;
+  }
+  auto trilu = bias.getDefiningOp<lc::TriluOp>();
+  std::optional<double> fill = trilu ? splatValue(trilu.getInput()) : std::nullopt;
+  return trilu && fill && *fill <= -1e4 && trilu.getUpper() && trilu.getK() == t - s + 1;
+}
+
 /// Undoes exporters' grouped-query repetition of k or v:
 /// reshape([B,Hk,T,D] -> [B,Hk,1,T,D]) -> expand(r) -> reshape([B,Hk*r,T,D]).
 Value peelKvRepeat(Value v) {
@@ -115,6 +145,18 @@ struct FuseAttentionPass : impl::LcFuseAttentionBase<FuseAttentionPass> {
         return remark("the mask is not causal");
       scores = keepIsTrue ? where.getX() : where.getY();
       causal = true;
+    }
+
+    // Or an additive mask: scores + (0 below the diagonal, -inf above).
+    if (auto add = scores.getDefiningOp<lc::AddOp>(); add && !causal) {
+      for (auto [x, bias] : {std::pair{add.getLhs(), add.getRhs()}, std::pair{add.getRhs(), add.getLhs()}})
+        if (shapeOf(x) == probShape && isAdditiveCausalMask(bias, s, t)) {
+          scores = x;
+          causal = true;
+          break;
+        }
+      if (!causal)
+        return remark("the added mask is not causal");
     }
 
     // Optional scale.

@@ -38,3 +38,16 @@ func.func @fill_not_negative(%q: tensor<1x1x2x4xf32>, %k: tensor<1x1x2x4xf32>, %
   %o = lc.matmul %p, %v : tensor<1x1x2x2xf32>, tensor<1x1x2x4xf32> -> tensor<1x1x2x4xf32>
   return %o : tensor<1x1x2x4xf32>
 }
+
+// -----
+
+func.func @additive_not_causal(%q: tensor<1x1x2x4xf32>, %k: tensor<1x1x2x4xf32>, %v: tensor<1x1x2x4xf32>) -> tensor<1x1x2x4xf32> {
+  %kt = lc.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x1x2x4xf32> -> tensor<1x1x4x2xf32>
+  %s = lc.matmul %q, %kt : tensor<1x1x2x4xf32>, tensor<1x1x4x2xf32> -> tensor<1x1x2x2xf32>
+  %bias = lc.constant dense<[[0.5, 0.0], [0.0, 0.0]]> : tensor<2x2xf32>
+  %m = lc.add %s, %bias : tensor<1x1x2x2xf32>, tensor<2x2xf32> -> tensor<1x1x2x2xf32>
+  %p = lc.softmax %m {axis = 3 : i64} : tensor<1x1x2x2xf32>
+  // expected-remark @+1 {{attention not fused: the added mask is not causal}}
+  %o = lc.matmul %p, %v : tensor<1x1x2x2xf32>, tensor<1x1x2x4xf32> -> tensor<1x1x2x4xf32>
+  return %o : tensor<1x1x2x4xf32>
+}

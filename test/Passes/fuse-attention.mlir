@@ -76,3 +76,36 @@ func.func @no_mask(%q: tensor<2x1x3x4xf32>, %k: tensor<2x1x5x4xf32>, %v: tensor<
   %o = lc.matmul %p, %v : tensor<2x1x3x5xf32>, tensor<2x1x5x6xf32> -> tensor<2x1x3x6xf32>
   return %o : tensor<2x1x3x6xf32>
 }
+
+// -----
+
+// Hugging Face style: scores + mask, the mask 0 on and below the diagonal and
+// the dtype's minimum above (a constant here, a Trilu at long S).
+// CHECK-LABEL: func.func @additive_mask
+// CHECK: lc.attention {{.*}} {causal = true, scale = 1.000000e+00 : f64}
+// CHECK-NOT: lc.softmax
+func.func @additive_mask(%q: tensor<1x1x3x4xf32>, %k: tensor<1x1x3x4xf32>, %v: tensor<1x1x3x4xf32>) -> tensor<1x1x3x4xf32> {
+  %kt = lc.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x1x3x4xf32> -> tensor<1x1x4x3xf32>
+  %s = lc.matmul %q, %kt : tensor<1x1x3x4xf32>, tensor<1x1x4x3xf32> -> tensor<1x1x3x3xf32>
+  %mask = lc.constant dense<[[[[0.0, -3.40282347E+38, -3.40282347E+38], [0.0, 0.0, -3.40282347E+38], [0.0, 0.0, 0.0]]]]> : tensor<1x1x3x3xf32>
+  %m = lc.add %s, %mask : tensor<1x1x3x3xf32>, tensor<1x1x3x3xf32> -> tensor<1x1x3x3xf32>
+  %p = lc.softmax %m {axis = 3 : i64} : tensor<1x1x3x3xf32>
+  %o = lc.matmul %p, %v : tensor<1x1x3x3xf32>, tensor<1x1x3x4xf32> -> tensor<1x1x3x4xf32>
+  return %o : tensor<1x1x3x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @additive_trilu_mask
+// CHECK: lc.attention
+// CHECK-SAME: causal = true
+func.func @additive_trilu_mask(%q: tensor<1x1x2048x4xf32>, %k: tensor<1x1x2048x4xf32>, %v: tensor<1x1x2048x4xf32>) -> tensor<1x1x2048x4xf32> {
+  %kt = lc.transpose %k {perm = array<i64: 0, 1, 3, 2>} : tensor<1x1x2048x4xf32> -> tensor<1x1x4x2048xf32>
+  %s = lc.matmul %q, %kt : tensor<1x1x2048x4xf32>, tensor<1x1x4x2048xf32> -> tensor<1x1x2048x2048xf32>
+  %neg = lc.constant dense<0xFF800000> : tensor<2048x2048xf32>
+  %mask = lc.trilu %neg {upper = true, k = 1 : i64} : tensor<2048x2048xf32>
+  %m = lc.add %mask, %s : tensor<2048x2048xf32>, tensor<1x1x2048x2048xf32> -> tensor<1x1x2048x2048xf32>
+  %p = lc.softmax %m {axis = 3 : i64} : tensor<1x1x2048x2048xf32>
+  %o = lc.matmul %p, %v : tensor<1x1x2048x2048xf32>, tensor<1x1x2048x4xf32> -> tensor<1x1x2048x4xf32>
+  return %o : tensor<1x1x2048x4xf32>
+}
