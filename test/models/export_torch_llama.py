@@ -91,8 +91,13 @@ class Attention(nn.Module):
         v = repeat_kv(v, self.n_heads // self.n_kv_heads)
 
         scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.head_dim)
-        causal = torch.triu(torch.ones(S, S, dtype=torch.bool, device=x.device), diagonal=1)
-        scores = scores.masked_fill(causal, torch.finfo(scores.dtype).min)
+        if MASK_STYLE == "additive":
+            # Hugging Face style: add 0 below the diagonal, the dtype's minimum above.
+            bias = torch.full((S, S), torch.finfo(scores.dtype).min, device=x.device).triu(1)
+            scores = scores + bias
+        else:
+            causal = torch.triu(torch.ones(S, S, dtype=torch.bool, device=x.device), diagonal=1)
+            scores = scores.masked_fill(causal, torch.finfo(scores.dtype).min)
         probs = F.softmax(scores, dim=-1)
         out = torch.matmul(probs, v).transpose(1, 2).reshape(B, S, -1)
         return self.o_proj(out)
@@ -150,6 +155,8 @@ def parse_args():
     p.add_argument("--max-seq", type=int, default=0, help="RoPE table length (default max(1024, seq))")
     p.add_argument("--rope", choices=["cached", "arange"], default="cached",
                    help="RoPE tables: precomputed buffers sliced to S, or torch.arange in forward")
+    p.add_argument("--mask", choices=["masked_fill", "additive"], default="masked_fill",
+                   help="how the causal mask is applied to the attention scores")
     p.add_argument("--opset", type=int, default=14)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fold", action="store_true", help="do_constant_folding=True")
@@ -161,8 +168,13 @@ def parse_args():
     return p.parse_args()
 
 
+MASK_STYLE = "masked_fill"
+
+
 def main():
+    global MASK_STYLE
     args = parse_args()
+    MASK_STYLE = args.mask
     torch.manual_seed(args.seed)
     hidden = args.hidden or (8 * args.dim // 3 + 15) // 16 * 16
     max_seq = args.max_seq or max(1024, args.seq)
