@@ -330,7 +330,8 @@ LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
 }
 
 LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,
-                                const ArtifactOptions &options, const std::string &path) {
+                                const ArtifactOptions &options, const std::string &path,
+                                Manifest *manifestOut) {
   Manifest manifest;
   std::vector<uint8_t> data;
   if (failed(buildManifest(module, weights, options, manifest, data)))
@@ -359,6 +360,8 @@ LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,
   Status s = writeArtifact(path, manifest, data.data(), data.size(), ir, skeleton);
   if (!s)
     return module.emitError(s.message());
+  if (manifestOut)
+    *manifestOut = std::move(manifest);
   return success();
 }
 

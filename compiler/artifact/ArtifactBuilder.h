@@ -28,8 +28,10 @@ mlir::LogicalResult buildManifest(mlir::ModuleOp module, const WeightStore &weig
                                   const ArtifactOptions &options, Manifest &manifest,
                                   std::vector<uint8_t> &data);
 
-/// buildManifest, then writes the artifact (with the module's IR) to `path`.
+/// buildManifest, then writes the artifact (with the module's IR) to `path`;
+/// the manifest is also returned through `manifestOut` when given.
 mlir::LogicalResult writeArtifactFile(mlir::ModuleOp module, const WeightStore &weights,
-                                      const ArtifactOptions &options, const std::string &path);
+                                      const ArtifactOptions &options, const std::string &path,
+                                      Manifest *manifestOut = nullptr);
 
 } // namespace longctx

@@ -13,6 +13,7 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "runtime/Artifact.h"
+#include "runtime/MemoryReport.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -65,6 +66,10 @@ cl::opt<std::string> schedule("schedule",
                               cl::desc("constant (default) or cosine (decays to 10% of --lr "
                                        "over the run's --steps)"),
                               cl::init("constant"), cl::cat(trainCategory));
+cl::opt<std::string> reportJson("report-json",
+                                cl::desc("Write the memory report (peak_bytes, arena_bytes, "
+                                         "load_bytes, by_category) as JSON"),
+                                cl::value_desc("file"), cl::cat(category));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -253,8 +258,16 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("schedule", schedule.getValue());
     artifactOptions.training.set("min_lr_ratio", 0.1);
   }
-  if (failed(writeArtifactFile(*module, weights, artifactOptions, artifactPath)))
+  Manifest manifest;
+  if (failed(writeArtifactFile(*module, weights, artifactOptions, artifactPath, &manifest)))
     return fail("could not write " + artifactPath);
+  if (!reportJson.empty()) {
+    std::error_code ec;
+    raw_fd_ostream os(reportJson, ec);
+    if (ec)
+      return fail(reportJson + ": " + ec.message());
+    os << memoryReportJson(computeMemoryReport(manifest)) << "\n";
+  }
   if (emit == Stage::Executable) {
     std::string self = sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&printVersion));
     SmallString<256> runner(sys::path::parent_path(self));

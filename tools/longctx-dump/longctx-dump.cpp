@@ -1,5 +1,6 @@
 //===- longctx-dump.cpp - Shows what an artifact holds ---------------------===//
 #include "runtime/Artifact.h"
+#include "runtime/MemoryReport.h"
 #include "tools/common/StandardFlags.h"
 
 #include <cstdio>
@@ -20,6 +21,7 @@ Sections (default: all of summary, tensors, schedule, ir):
   --tensors     every tensor: kind, dtype, shape, offset
   --schedule    the kernel launches in execution order
   --ir          the `lc` IR the artifact was built from
+  --memory      the memory report: peak, arena, LOAD bound, bytes by category
   --json        the raw manifest as JSON (instead of the sections)
 
 General:
@@ -130,7 +132,8 @@ int main(int argc, char **argv) {
   std::set<std::string> sections;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json")
+    if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json" ||
+        a == "--memory")
       sections.insert(a.substr(2));
     else if (a.rfind("-", 0) == 0) {
       std::cerr << "longctx-dump: error: unknown option '" << a << "' (see --help)\n";
@@ -158,6 +161,18 @@ int main(int argc, char **argv) {
   bool all = sections.empty();
   if (all || sections.count("summary"))
     printSummary(*artifact);
+  if (sections.count("memory")) {
+    MemoryReport r = computeMemoryReport(artifact->manifest);
+    std::cout << "peak: " << humanBytes(r.peakBytes) << " (weights " << humanBytes(r.weightBytes)
+              << " + optimizer state " << humanBytes(r.stateBytes) << " + arena "
+              << humanBytes(r.arenaBytes) << ")\n"
+              << "arena: " << humanBytes(r.arenaBytes) << ", LOAD bound: " << humanBytes(r.loadBytes)
+              << " (arena/LOAD " << (r.loadBytes ? double(r.arenaBytes) / double(r.loadBytes) : 1.0)
+              << ")\n"
+              << "at the peak (step " << r.peakStep << ", " << r.peakOp << "):\n";
+    for (const auto &[category, bytes] : r.byCategory)
+      std::cout << "  " << category << ": " << humanBytes(bytes) << "\n";
+  }
   if (all || sections.count("tensors"))
     printTensors(artifact->manifest);
   if (all || sections.count("schedule"))
