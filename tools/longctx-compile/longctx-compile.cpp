@@ -16,6 +16,10 @@
 #include "runtime/MemoryReport.h"
 
 #include "llvm/Support/CommandLine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -70,6 +74,10 @@ cl::opt<std::string> reportJson("report-json",
                                 cl::desc("Write the memory report (peak_bytes, arena_bytes, "
                                          "load_bytes, by_category) as JSON"),
                                 cl::value_desc("file"), cl::cat(category));
+cl::opt<std::string> memoryBudget("memory-budget",
+                                  cl::desc("Fail unless the step fits in this much memory, e.g. "
+                                           "80GiB, 512MiB, 2e9 (bytes)"),
+                                  cl::value_desc("size"), cl::cat(category));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -129,6 +137,37 @@ std::string embedArtifact(const std::string &runner, const std::string &artifact
   return {};
 }
 
+/// Parses "80GiB", "512MiB", "1.5GB", "4096" (bytes); nullopt if malformed.
+std::optional<uint64_t> parseSize(const std::string &text) {
+  static const std::pair<const char *, double> units[] = {
+      {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+      {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+      {"B", 1.0}};
+  std::string number = text;
+  double scale = 1.0;
+  for (const auto &[suffix, factor] : units) {
+    std::string sfx(suffix);
+    if (number.size() > sfx.size() && number.compare(number.size() - sfx.size(), sfx.size(), sfx) == 0) {
+      number.resize(number.size() - sfx.size());
+      scale = factor;
+      break;
+    }
+  }
+  char *end = nullptr;
+  double value = std::strtod(number.c_str(), &end);
+  if (number.empty() || !end || *end || !(value > 0) || value * scale > 1.8e19)
+    return std::nullopt;
+  return uint64_t(value * scale);
+}
+
+std::string formatBytes(uint64_t bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
+  if (bytes < (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / double(1 << 20));
+  return buf;
+}
+
 int fail(const std::string &message) {
   errs() << "longctx-compile: error: " << message << "\n";
   return 1;
@@ -162,6 +201,13 @@ int main(int argc, char **argv) {
     if (eq == std::string::npos || eq == 0 || !dims)
       return fail("--shape '" + spec + "' is malformed: expected NAME=DxD..., e.g. input_ids=1x4096");
     importOptions.inputShapes[spec.substr(0, eq)] = *dims;
+  }
+
+  std::optional<uint64_t> budget;
+  if (!memoryBudget.empty()) {
+    budget = parseSize(memoryBudget);
+    if (!budget)
+      return fail("--memory-budget '" + memoryBudget + "' is malformed: use e.g. 80GiB, 512MiB or bytes");
   }
 
   std::vector<std::string> errors;
@@ -257,6 +303,26 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("warmup", int64_t(warmup));
     artifactOptions.training.set("schedule", schedule.getValue());
     artifactOptions.training.set("min_lr_ratio", 0.1);
+  }
+  if (budget) {
+    // Check the plan before writing anything.
+    Manifest planned;
+    std::vector<uint8_t> data;
+    if (failed(buildManifest(*module, weights, artifactOptions, planned, data)))
+      return fail("compilation failed (see the errors above)");
+    MemoryReport r = computeMemoryReport(planned);
+    if (r.peakBytes > *budget) {
+      std::string what;
+      std::vector<std::pair<uint64_t, std::string>> parts;
+      for (const auto &[category, bytes] : r.byCategory)
+        parts.push_back({bytes, category});
+      std::sort(parts.rbegin(), parts.rend());
+      for (const auto &[bytes, category] : parts)
+        if (bytes)
+          what += (what.empty() ? "" : ", ") + category + " " + formatBytes(bytes);
+      return fail("the step needs " + formatBytes(r.peakBytes) + " but --memory-budget is " +
+                  formatBytes(*budget) + "; at its peak (" + r.peakOp + "): " + what);
+    }
   }
   Manifest manifest;
   if (failed(writeArtifactFile(*module, weights, artifactOptions, artifactPath, &manifest)))
