@@ -40,8 +40,9 @@ std::optional<DType> dtypeOf(Type type) {
 
 class ManifestBuilder {
 public:
-  ManifestBuilder(const WeightStore &weights, Manifest &manifest, std::vector<uint8_t> &data)
-      : weights_(weights), m_(manifest), data_(data) {}
+  ManifestBuilder(const WeightStore &weights, Manifest &manifest, std::vector<uint8_t> &data,
+                  bool planOnly)
+      : weights_(weights), m_(manifest), data_(data), planOnly_(planOnly) {}
 
   LogicalResult build(func::FuncOp func);
 
@@ -61,6 +62,7 @@ private:
   const WeightStore &weights_;
   Manifest &m_;
   std::vector<uint8_t> &data_;
+  bool planOnly_;
   llvm::DenseMap<Value, int64_t> ids_;
 };
 
@@ -92,6 +94,8 @@ uint64_t ManifestBuilder::appendData(const void *bytes, uint64_t size) {
 }
 
 LogicalResult ManifestBuilder::lowerParam(lc::ParamOp op) {
+  if (planOnly_) // shapes are all a plan needs
+    return success(succeeded(addTensor(op.getResult(), TensorKind::Weight, op.getName().str(), op)));
   auto it = weights_.payloads.find(op.getName().str());
   if (it == weights_.payloads.end() || !it->second)
     return op.emitOpError("parameter '")
@@ -326,7 +330,7 @@ LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
   manifest.mode = options.mode;
   manifest.source = options.source;
   manifest.training = options.training;
-  return ManifestBuilder(weights, manifest, data).build(func);
+  return ManifestBuilder(weights, manifest, data, options.planOnly).build(func);
 }
 
 LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,

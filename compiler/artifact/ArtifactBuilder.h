@@ -17,6 +17,8 @@ struct ArtifactOptions {
   AttrMap training;
   /// The source ModelProto (binary); stored without the parameters' data.
   std::string sourceModel;
+  /// Plan only: parameters need no data (shapes suffice), nothing is copied.
+  bool planOnly = false;
 };
 
 /// Lowers `func.func @main` of `module` to the artifact's manifest: one

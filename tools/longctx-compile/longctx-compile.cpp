@@ -74,6 +74,10 @@ cl::opt<std::string> reportJson("report-json",
                                 cl::desc("Write the memory report (peak_bytes, arena_bytes, "
                                          "load_bytes, by_category) as JSON"),
                                 cl::value_desc("file"), cl::cat(category));
+cl::opt<bool> planOnly("plan-only",
+                       cl::desc("Plan memory without weights (their external data may be "
+                                "absent) and report it; writes no artifact"),
+                       cl::cat(category));
 cl::opt<std::string> memoryBudget("memory-budget",
                                   cl::desc("Fail unless the step fits in this much memory, e.g. "
                                            "80GiB, 512MiB, 2e9 (bytes)"),
@@ -218,7 +222,9 @@ int main(int argc, char **argv) {
            << (errors.size() == 1 ? "" : "s") << " " << what << "\n";
     return 1;
   };
-  std::optional<onnx_import::Model> model = onnx_import::loadModel(inputFile, {}, errors);
+  onnx_import::LoadOptions loadOptions;
+  loadOptions.allowMissingWeights = planOnly;
+  std::optional<onnx_import::Model> model = onnx_import::loadModel(inputFile, loadOptions, errors);
   if (!model)
     return report("loading " + inputFile);
 
@@ -304,14 +310,32 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("schedule", schedule.getValue());
     artifactOptions.training.set("min_lr_ratio", 0.1);
   }
-  if (budget) {
+  artifactOptions.planOnly = planOnly;
+  auto writeReport = [&](const MemoryReport &r) -> int {
+    if (reportJson.empty())
+      return 0;
+    std::error_code ec;
+    raw_fd_ostream os(reportJson, ec);
+    if (ec)
+      return fail(reportJson + ": " + ec.message());
+    os << memoryReportJson(r) << "\n";
+    return 0;
+  };
+  if (budget || planOnly) {
     // Check the plan before writing anything.
     Manifest planned;
     std::vector<uint8_t> data;
     if (failed(buildManifest(*module, weights, artifactOptions, planned, data)))
       return fail("compilation failed (see the errors above)");
     MemoryReport r = computeMemoryReport(planned);
-    if (r.peakBytes > *budget) {
+    if (planOnly) {
+      outs() << "plan: peak " << formatBytes(r.peakBytes) << " (weights " << formatBytes(r.weightBytes)
+             << ", optimizer state " << formatBytes(r.stateBytes) << ", arena "
+             << formatBytes(r.arenaBytes) << "), LOAD bound " << formatBytes(r.loadBytes) << "\n";
+      if (int rc = writeReport(r))
+        return rc;
+    }
+    if (budget && r.peakBytes > *budget) {
       std::string what;
       std::vector<std::pair<uint64_t, std::string>> parts;
       for (const auto &[category, bytes] : r.byCategory)
@@ -323,17 +347,14 @@ int main(int argc, char **argv) {
       return fail("the step needs " + formatBytes(r.peakBytes) + " but --memory-budget is " +
                   formatBytes(*budget) + "; at its peak (" + r.peakOp + "): " + what);
     }
+    if (planOnly)
+      return 0;
   }
   Manifest manifest;
   if (failed(writeArtifactFile(*module, weights, artifactOptions, artifactPath, &manifest)))
     return fail("could not write " + artifactPath);
-  if (!reportJson.empty()) {
-    std::error_code ec;
-    raw_fd_ostream os(reportJson, ec);
-    if (ec)
-      return fail(reportJson + ": " + ec.message());
-    os << memoryReportJson(computeMemoryReport(manifest)) << "\n";
-  }
+  if (int rc = writeReport(computeMemoryReport(manifest)))
+    return rc;
   if (emit == Stage::Executable) {
     std::string self = sys::fs::getMainExecutable(argv[0], reinterpret_cast<void *>(&printVersion));
     SmallString<256> runner(sys::path::parent_path(self));
