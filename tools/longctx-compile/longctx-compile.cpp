@@ -78,6 +78,10 @@ cl::opt<bool> planOnly("plan-only",
                        cl::desc("Plan memory without weights (their external data may be "
                                 "absent) and report it; writes no artifact"),
                        cl::cat(category));
+cl::opt<bool> maxSeqLen("max-seq-len",
+                        cl::desc("With --memory-budget: search the longest sequence whose plan "
+                                 "fits, re-pinning dim 1 of the --shape given, and report it"),
+                        cl::cat(category));
 cl::opt<std::string> memoryBudget("memory-budget",
                                   cl::desc("Fail unless the step fits in this much memory, e.g. "
                                            "80GiB, 512MiB, 2e9 (bytes)"),
@@ -172,6 +176,67 @@ std::string formatBytes(uint64_t bytes) {
   return buf;
 }
 
+/// The pass pipeline from imported `lc` to a runnable step.
+void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames) {
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  // Fused ops keep less alive for the backward and run faster.
+  pm.addPass(createLcFuseRmsNorm());
+  pm.addPass(createLcFuseAttention());
+  pm.addPass(createLcFuseGatedMlp());
+  pm.addPass(mlir::createCanonicalizerPass());
+  if (train) {
+    pm.addPass(createLcAppendLoss());
+    LcAutodiffOptions autodiff;
+    autodiff.freeze = frozenNames; // an ArrayRef: frozenNames outlives the pass manager
+    pm.addPass(createLcAutodiff(autodiff));
+    if (optimizer != "none") {
+      LcOptimizerOptions opt;
+      opt.kind = optimizer;
+      opt.beta1 = beta1;
+      opt.beta2 = beta2;
+      opt.epsilon = adamEps;
+      opt.weightDecay = weightDecay.getNumOccurrences() ? double(weightDecay)
+                        : optimizer == "adamw"         ? 0.01
+                                                       : 0.0;
+      opt.momentum = momentum;
+      opt.nesterov = nesterov;
+      opt.clipNorm = clipNorm;
+      pm.addPass(createLcOptimizer(opt));
+    }
+    pm.addPass(mlir::createCanonicalizerPass());
+    pm.addPass(mlir::createCSEPass());
+  }
+  pm.addPass(createLcCheckKernels());
+}
+
+/// Plans the step with the sequence dim of `input` pinned to `seq`: its
+/// memory report, or nullopt when it does not compile.
+std::optional<MemoryReport> planAtSequenceLength(const onnx_import::Model &model,
+                                                 ImportOptions options, const std::string &input,
+                                                 int64_t seq) {
+  options.inputShapes[input][1] = seq;
+  mlir::MLIRContext context;
+  mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) { return mlir::success(); });
+  WeightStore weights;
+  std::vector<std::string> errors;
+  mlir::OwningOpRef<mlir::ModuleOp> module = importOnnxModel(context, model, options, weights, errors);
+  if (!module)
+    return std::nullopt;
+  std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
+  mlir::PassManager pm(&context);
+  addPipeline(pm, frozenNames);
+  if (failed(pm.run(*module)))
+    return std::nullopt;
+  ArtifactOptions planOptions;
+  planOptions.planOnly = true;
+  Manifest manifest;
+  std::vector<uint8_t> data;
+  if (failed(buildManifest(*module, weights, planOptions, manifest, data)))
+    return std::nullopt;
+  return computeMemoryReport(manifest);
+}
+
 int fail(const std::string &message) {
   errs() << "longctx-compile: error: " << message << "\n";
   return 1;
@@ -228,6 +293,42 @@ int main(int argc, char **argv) {
   if (!model)
     return report("loading " + inputFile);
 
+  if (maxSeqLen) {
+    if (!budget)
+      return fail("--max-seq-len needs --memory-budget");
+    if (importOptions.inputShapes.size() != 1 || importOptions.inputShapes.begin()->second.size() < 2)
+      return fail("--max-seq-len needs one --shape NAME=BxS... whose dim 1 is the sequence");
+    std::string input = importOptions.inputShapes.begin()->first;
+    auto fits = [&](int64_t seq) {
+      std::optional<MemoryReport> r = planAtSequenceLength(*model, importOptions, input, seq);
+      return r && r->peakBytes <= *budget;
+    };
+    if (!fits(1))
+      return fail("even a sequence of 1 does not fit in --memory-budget " + formatBytes(*budget));
+    int64_t lo = 1, hi = 2; // fits(lo), search for the first hi that does not fit
+    while (hi <= (int64_t(1) << 26) && fits(hi)) {
+      lo = hi;
+      hi *= 2;
+    }
+    while (hi - lo > 1) {
+      int64_t mid = lo + (hi - lo) / 2;
+      (fits(mid) ? lo : hi) = mid;
+    }
+    MemoryReport best = *planAtSequenceLength(*model, importOptions, input, lo);
+    outs() << "max_seq_len: " << lo << " (peak " << formatBytes(best.peakBytes) << " of "
+           << formatBytes(*budget) << ")\n";
+    if (!reportJson.empty()) {
+      std::error_code ec;
+      raw_fd_ostream os(reportJson, ec);
+      if (ec)
+        return fail(reportJson + ": " + ec.message());
+      std::string json = memoryReportJson(best);
+      json.insert(json.find('{') + 1, "\n  \"max_seq_len\": " + std::to_string(lo) + ",");
+      os << json << "\n";
+    }
+    return 0;
+  }
+
   mlir::MLIRContext context;
   WeightStore weights;
   mlir::OwningOpRef<mlir::ModuleOp> module =
@@ -258,35 +359,7 @@ int main(int argc, char **argv) {
 
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
-  pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(mlir::createCSEPass());
-  // Fused ops keep less alive for the backward and run faster.
-  pm.addPass(createLcFuseRmsNorm());
-  pm.addPass(createLcFuseAttention());
-  pm.addPass(createLcFuseGatedMlp());
-  pm.addPass(mlir::createCanonicalizerPass());
-  if (train) {
-    pm.addPass(createLcAppendLoss());
-    LcAutodiffOptions autodiff;
-    autodiff.freeze = frozenNames; // an ArrayRef: frozenNames outlives the pass manager
-    pm.addPass(createLcAutodiff(autodiff));
-    if (optimizer != "none") {
-      LcOptimizerOptions opt;
-      opt.kind = optimizer;
-      opt.beta1 = beta1;
-      opt.beta2 = beta2;
-      opt.epsilon = adamEps;
-      opt.weightDecay = weightDecay.getNumOccurrences() ? double(weightDecay)
-                        : optimizer == "adamw"         ? 0.01
-                                                       : 0.0;
-      opt.momentum = momentum;
-      opt.nesterov = nesterov;
-      opt.clipNorm = clipNorm;
-      pm.addPass(createLcOptimizer(opt));
-    }
-    pm.addPass(mlir::createCanonicalizerPass());
-    pm.addPass(mlir::createCSEPass());
-  }
+  addPipeline(pm, frozenNames);
   pm.addPass(createLcCheckKernels());
   if (failed(pm.run(*module)))
     return fail("compilation failed (see the errors above)");
