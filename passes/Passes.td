@@ -109,4 +109,17 @@ def LcFuseGatedMlp : Pass<"lc-fuse-gated-mlp", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcConvertFloatType : Pass<"lc-convert-float-type", "mlir::ModuleOp"> {
+  let summary = "Turn every f32 tensor into `to` (bf16 or f16): pure low-precision training";
+  let description = [{
+    Weights, activations, gradients and optimizer inputs all take the target
+    type; constants are rounded to it. Used by `longctx-compile --dtype bf16`
+    for memory plans (the CPU kernels execute f32 and f64).
+  }];
+  let options = [
+    Option<"to", "to", "std::string", "\"bf16\"", "bf16, f16 or f32">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

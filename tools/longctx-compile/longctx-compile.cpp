@@ -78,6 +78,10 @@ cl::opt<bool> planOnly("plan-only",
                        cl::desc("Plan memory without weights (their external data may be "
                                 "absent) and report it; writes no artifact"),
                        cl::cat(category));
+cl::opt<std::string> dtype("dtype",
+                          cl::desc("f32 (default), or bf16/f16 for pure low-precision training "
+                                   "plans (with --plan-only)"),
+                          cl::init("f32"), cl::cat(category));
 cl::opt<bool> maxSeqLen("max-seq-len",
                         cl::desc("With --memory-budget: search the longest sequence whose plan "
                                  "fits, re-pinning dim 1 of the --shape given, and report it"),
@@ -180,6 +184,11 @@ std::string formatBytes(uint64_t bytes) {
 void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames) {
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  if (dtype != "f32") {
+    LcConvertFloatTypeOptions convert;
+    convert.to = dtype;
+    pm.addPass(createLcConvertFloatType(convert));
+  }
   // Fused ops keep less alive for the backward and run faster.
   pm.addPass(createLcFuseRmsNorm());
   pm.addPass(createLcFuseAttention());
@@ -272,6 +281,11 @@ int main(int argc, char **argv) {
     importOptions.inputShapes[spec.substr(0, eq)] = *dims;
   }
 
+  if (dtype != "f32" && dtype != "bf16" && dtype != "f16")
+    return fail("--dtype must be f32, bf16 or f16");
+  if (dtype != "f32" && !planOnly)
+    return fail("--dtype " + dtype + " is for memory plans (--plan-only): the CPU backend "
+                "executes f32");
   std::optional<uint64_t> budget;
   if (!memoryBudget.empty()) {
     budget = parseSize(memoryBudget);
