@@ -4,6 +4,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
+#include "llvm/ADT/StringMap.h"
+
 namespace longctx {
 #define GEN_PASS_DEF_LCOPTIMIZER
 #include "passes/Passes.h.inc"
@@ -36,6 +38,11 @@ struct OptimizerPass : impl::LcOptimizerBase<OptimizerPass> {
       func.emitError("@main returns no gradients (run lc-autodiff first)");
       return signalPassFailure();
     }
+    if (inBackward && clipNorm > 0) {
+      func.emitError("--clip-norm needs every gradient before the first update, so it cannot be "
+                     "combined with --optimizer-in-backward");
+      return signalPassFailure();
+    }
     OpBuilder b(ret);
     Location loc = NameLoc::get(b.getStringAttr("optimizer"), ret.getLoc());
     Type element = cast<RankedTensorType>(grads.front().second.getType()).getElementType();
@@ -53,6 +60,9 @@ struct OptimizerPass : impl::LcOptimizerBase<OptimizerPass> {
     Value step = kind == "adamw" ? addScalarInput("step") : Value();
 
     auto scalar = [&](double v) -> Value {
+      OpBuilder::InsertionGuard guard(b);
+      if (inBackward) // must dominate updates moved into the backward
+        b.setInsertionPointToStart(&func.getBody().front());
       return b.create<lc::ConstantOp>(loc, scalarType,
                                       DenseElementsAttr::get(scalarType, b.getFloatAttr(element, v)));
     };
@@ -74,14 +84,43 @@ struct OptimizerPass : impl::LcOptimizerBase<OptimizerPass> {
       Value ratio = b.create<lc::DivOp>(loc, scalar(clipNorm), b.create<lc::AddOp>(loc, norm, scalar(1e-6)));
       scale = b.create<lc::MinOp>(loc, ratio, scalar(1.0));
     }
+    // The last op that reads each parameter (updates must come after it).
+    llvm::StringMap<Operation *> lastReader;
+    Block &body = func.getBody().front();
+    for (Operation &op : body)
+      for (Value operand : op.getOperands())
+        if (auto param = operand.getDefiningOp<lc::ParamOp>())
+          lastReader[param.getName()] = &op;
     for (auto &[name, g] : grads) {
+      Operation *update;
       if (kind == "adamw")
-        b.create<lc::AdamWUpdateOp>(loc, name, g, lr, step, scale, b.getF64FloatAttr(beta1),
-                                    b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
-                                    b.getF64FloatAttr(weightDecay));
+        update = b.create<lc::AdamWUpdateOp>(loc, name, g, lr, step, scale,
+                                             b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
+                                             b.getF64FloatAttr(epsilon),
+                                             b.getF64FloatAttr(weightDecay));
       else
-        b.create<lc::SgdUpdateOp>(loc, name, g, lr, scale, b.getF64FloatAttr(momentum),
-                                  b.getF64FloatAttr(weightDecay), b.getBoolAttr(nesterov));
+        update = b.create<lc::SgdUpdateOp>(loc, name, g, lr, scale, b.getF64FloatAttr(momentum),
+                                           b.getF64FloatAttr(weightDecay),
+                                           b.getBoolAttr(nesterov));
+      if (!inBackward)
+        continue;
+      // As early as possible: after the gradient and the parameter's last reader.
+      Operation *after = g.getDefiningOp();
+      if (Operation *reader = lastReader.lookup(name.getValue()))
+        if (!after || after->isBeforeInBlock(reader))
+          after = reader;
+      if (after && after->getBlock() == &body && after != ret.getOperation())
+        update->moveAfter(after);
+    }
+    if (inBackward) {
+      // Only the loss remains a result: each gradient dies after its update.
+      b.setInsertionPoint(ret);
+      Value loss = ret.getOperand(0);
+      DictionaryAttr lossAttrs = func.getResultAttrDict(0);
+      b.create<func::ReturnOp>(ret.getLoc(), loss);
+      ret.erase();
+      func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(), {loss.getType()}));
+      func.setAllResultAttrs(ArrayRef<DictionaryAttr>{lossAttrs});
     }
   }
 };

@@ -68,6 +68,9 @@ def LcOptimizer : Pass<"lc-optimizer", "mlir::ModuleOp"> {
     Option<"momentum", "momentum", "double", "0.0", "SGD momentum">,
     Option<"nesterov", "nesterov", "bool", "false", "SGD Nesterov momentum">,
     Option<"clipNorm", "clip-norm", "double", "0.0", "Clip the global gradient norm to this (0: off)">,
+    Option<"inBackward", "in-backward", "bool", "false",
+           "Update each parameter as soon as its gradient is complete and its last reader "
+           "has run, and drop the gradients from the results, so they do not all live at once">,
   ];
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }

@@ -43,10 +43,12 @@ Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
   fs::create_directories(dir, ec);
   if (ec)
     return Status::error(dir + ": cannot create directory: " + ec.message());
+  int written = 0;
   for (int64_t id : m.outputs) {
     std::string name = m.tensors[id].name;
     if (name.rfind("grad/", 0) != 0)
       continue;
+    ++written;
     name = name.substr(5);
     for (char &c : name)
       if (c == '/')
@@ -54,6 +56,9 @@ Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
     if (Status s = writeNpy((fs::path(dir) / (name + ".npy")).string(), exec.tensor(id)); !s)
       return s;
   }
+  if (!written)
+    return Status::error("this artifact keeps no gradients to dump (compiled with "
+                         "--optimizer-in-backward?): recompile without it");
   return Status();
 }
 

@@ -64,6 +64,11 @@ cl::opt<double> momentum("momentum", cl::desc("SGD momentum (default 0)"), cl::i
 cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"), cl::cat(trainCategory));
 cl::opt<double> clipNorm("clip-norm", cl::desc("Clip the global gradient norm (default: off)"),
                          cl::init(0.0), cl::cat(trainCategory));
+cl::opt<bool> optimizerInBackward(
+    "optimizer-in-backward",
+    cl::desc("Update each parameter as soon as its gradient is complete, so not all "
+             "gradients live at once (no --clip-norm, no --dump-grads)"),
+    cl::cat(trainCategory));
 cl::opt<int> warmup("warmup", cl::desc("Linear warmup steps (default 0)"), cl::init(0),
                     cl::cat(trainCategory));
 cl::opt<std::string> schedule("schedule",
@@ -211,6 +216,7 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
       opt.momentum = momentum;
       opt.nesterov = nesterov;
       opt.clipNorm = clipNorm;
+      opt.inBackward = optimizerInBackward;
       pm.addPass(createLcOptimizer(opt));
     }
     pm.addPass(mlir::createCanonicalizerPass());
