@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace longctx {
 
@@ -81,6 +82,19 @@ MemoryReport computeMemoryReport(const Manifest &m) {
     }
   }
   return r;
+}
+
+std::string formatBytes(uint64_t bytes) {
+  char buf[64];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else if (bytes >= (1 << 20))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
+  else if (bytes >= (1 << 10))
+    std::snprintf(buf, sizeof buf, "%.2f KiB", double(bytes) / (1 << 10));
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)bytes);
+  return buf;
 }
 
 std::string memoryReportJson(const MemoryReport &r) {

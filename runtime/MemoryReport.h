@@ -27,6 +27,9 @@ struct MemoryReport {
 
 MemoryReport computeMemoryReport(const Manifest &manifest);
 
+/// "1.50 GiB", "12.00 MiB", "3.00 KiB", "12 B".
+std::string formatBytes(uint64_t bytes);
+
 /// The report as a JSON object (peak_bytes, arena_bytes, load_bytes,
 /// arena_over_load, by_category, peak_step, peak_op).
 std::string memoryReportJson(const MemoryReport &report);

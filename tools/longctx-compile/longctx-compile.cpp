@@ -177,14 +177,6 @@ std::optional<uint64_t> parseSize(const std::string &text) {
   return uint64_t(value * scale);
 }
 
-std::string formatBytes(uint64_t bytes) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
-  if (bytes < (uint64_t(1) << 30))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / double(1 << 20));
-  return buf;
-}
-
 /// The pass pipeline from imported `lc` to a runnable step.
 void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames) {
   pm.addPass(mlir::createCanonicalizerPass());

@@ -33,19 +33,6 @@ Examples:
   longctx-dump model.lcx --json > manifest.json
 )";
 
-std::string humanBytes(uint64_t bytes) {
-  char buf[64];
-  if (bytes >= (uint64_t(1) << 30))
-    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
-  else if (bytes >= (1 << 20))
-    std::snprintf(buf, sizeof buf, "%.2f MiB", double(bytes) / (1 << 20));
-  else if (bytes >= (1 << 10))
-    std::snprintf(buf, sizeof buf, "%.2f KiB", double(bytes) / (1 << 10));
-  else
-    std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)bytes);
-  return buf;
-}
-
 std::string attrText(const AttrValue &value) {
   return std::visit(
       [](const auto &v) -> std::string {
@@ -77,8 +64,8 @@ void printSummary(const Artifact &a) {
   std::cout << "artifact format version " << m.version << ", produced by " << m.producer << "\n"
             << "mode: " << m.mode << "\nsource: " << m.source << "\n"
             << "tensors: " << m.tensors.size() << ", kernel launches: " << m.schedule.size() << "\n"
-            << "arena: " << humanBytes(m.arenaBytes) << ", weights: " << humanBytes(weights)
-            << ", constants: " << humanBytes(constants) << "\n";
+            << "arena: " << formatBytes(m.arenaBytes) << ", weights: " << formatBytes(weights)
+            << ", constants: " << formatBytes(constants) << "\n";
   for (int64_t id : m.inputs)
     std::cout << "input  " << m.tensors[id].name << ": " << dtypeName(m.tensors[id].dtype) << " "
               << shapeToString(m.tensors[id].shape) << "\n";
@@ -163,15 +150,15 @@ int main(int argc, char **argv) {
     printSummary(*artifact);
   if (sections.count("memory")) {
     MemoryReport r = computeMemoryReport(artifact->manifest);
-    std::cout << "peak: " << humanBytes(r.peakBytes) << " (weights " << humanBytes(r.weightBytes)
-              << " + optimizer state " << humanBytes(r.stateBytes) << " + arena "
-              << humanBytes(r.arenaBytes) << ")\n"
-              << "arena: " << humanBytes(r.arenaBytes) << ", LOAD bound: " << humanBytes(r.loadBytes)
+    std::cout << "peak: " << formatBytes(r.peakBytes) << " (weights " << formatBytes(r.weightBytes)
+              << " + optimizer state " << formatBytes(r.stateBytes) << " + arena "
+              << formatBytes(r.arenaBytes) << ")\n"
+              << "arena: " << formatBytes(r.arenaBytes) << ", LOAD bound: " << formatBytes(r.loadBytes)
               << " (arena/LOAD " << (r.loadBytes ? double(r.arenaBytes) / double(r.loadBytes) : 1.0)
               << ")\n"
               << "at the peak (step " << r.peakStep << ", " << r.peakOp << "):\n";
     for (const auto &[category, bytes] : r.byCategory)
-      std::cout << "  " << category << ": " << humanBytes(bytes) << "\n";
+      std::cout << "  " << category << ": " << formatBytes(bytes) << "\n";
   }
   if (all || sections.count("tensors"))
     printTensors(artifact->manifest);
