@@ -21,21 +21,32 @@ using namespace mlir;
 namespace longctx {
 namespace {
 
+/// Whether `v` is [S, T] with any number of leading 1s: one mask for every
+/// batch and head.
+bool isScoreMatrixShaped(Value v, int64_t s, int64_t t) {
+  ArrayRef<int64_t> shape = shapeOf(v);
+  if (shape.size() < 2 || shape[shape.size() - 2] != s || shape.back() != t)
+    return false;
+  return llvm::all_of(shape.drop_back(2), [](int64_t d) { return d == 1; });
+}
+
+/// Whether element `i` of a row-major [S, T] score matrix is a key its
+/// query may see: j <= i + T - S (bottom-right aligned).
+bool causallyVisible(int64_t i, int64_t s, int64_t t) {
+  int64_t row = (i / t) % s, col = i % t;
+  return col <= row + t - s;
+}
+
 /// Whether boolean `mask` (broadcastable to [S, T]) keeps exactly the keys
 /// j <= i + T - S (`keepIsTrue`), or exactly the others (!keepIsTrue).
 bool isCausalMask(Value mask, int64_t s, int64_t t, bool keepIsTrue) {
-  ArrayRef<int64_t> shape = shapeOf(mask);
-  if (shape.size() < 2 || shape[shape.size() - 2] != s || shape.back() != t)
+  if (!isScoreMatrixShaped(mask, s, t))
     return false;
-  for (int64_t d : shape.drop_back(2))
-    if (d != 1)
-      return false;
   DenseElementsAttr attr;
   if (matchPattern(mask, m_Constant(&attr))) {
     int64_t i = 0;
     for (bool keep : attr.getValues<bool>()) {
-      int64_t row = (i / t) % s, col = i % t;
-      if (keep != ((col <= row + t - s) == keepIsTrue))
+      if (keep != (causallyVisible(i, s, t) == keepIsTrue))
         return false;
       ++i;
     }
@@ -63,21 +74,16 @@ bool isCausalMask(Value mask, int64_t s, int64_t t, bool keepIsTrue) {
 /// constant, or (too large to have been folded) a Trilu keeping the strict
 /// upper triangle of a very negative splat.
 bool isAdditiveCausalMask(Value bias, int64_t s, int64_t t) {
-  ArrayRef<int64_t> shape = shapeOf(bias);
-  if (shape.size() < 2 || shape[shape.size() - 2] != s || shape.back() != t)
+  if (!isScoreMatrixShaped(bias, s, t))
     return false;
-  for (int64_t d : shape.drop_back(2))
-    if (d != 1)
-      return false;
   DenseElementsAttr attr;
   if (matchPattern(bias, m_Constant(&attr))) {
     if (!isa<FloatType>(attr.getElementType()))
       return false;
     int64_t i = 0;
     for (const APFloat &v : attr.getValues<APFloat>()) {
-      int64_t row = (i / t) % s, col = i % t;
       double x = v.convertToDouble();
-      if (col <= row + t - s ? x != 0.0 : x > -1e4)
+      if (causallyVisible(i, s, t) ? x != 0.0 : x > -1e4)
         return false;
       ++i;
     }
