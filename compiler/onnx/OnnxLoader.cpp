@@ -390,7 +390,22 @@ std::optional<Model> Loader::load() {
   }
   if (errors_.size() != errorsBefore)
     return std::nullopt;
-  model.serialized = proto.SerializeAsString();
+  if (options_.keepSerialized) {
+    // Float initializers become parameters (their data is in `initializers`
+    // already): drop it here instead of serialising gigabytes twice.
+    for (auto &init : *proto.mutable_graph()->mutable_initializer()) {
+      std::optional<DType> dtype = convertElementType(init.data_type(), init.name());
+      if (!dtype || !isFloat(*dtype))
+        continue;
+      init.clear_raw_data();
+      init.clear_float_data();
+      init.clear_double_data();
+      init.clear_int32_data();
+      init.clear_external_data();
+      init.clear_data_location();
+    }
+    model.serialized = proto.SerializeAsString();
+  }
   return model;
 }
 

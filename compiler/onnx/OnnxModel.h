@@ -84,8 +84,9 @@ struct Model {
   std::vector<ValueInfo> valueInfos;
   std::vector<TensorData> initializers;
   std::vector<Node> nodes;
-  /// The whole ModelProto as binary protobuf (also for .json inputs), from
-  /// which the artifact keeps a weightless copy for --export-onnx.
+  /// With LoadOptions::keepSerialized: the ModelProto as binary protobuf
+  /// (also for .json inputs) without the float initializers' data, which
+  /// the parameters already hold; the artifact keeps it for --export-onnx.
   std::string serialized;
 
   int64_t opsetFor(const std::string &domain) const {
@@ -97,6 +98,8 @@ struct Model {
 struct LoadOptions {
   /// Accept initializers whose external data file is missing (plan-only).
   bool allowMissingWeights = false;
+  /// Fill Model::serialized (training artifacts keep it for --export-onnx).
+  bool keepSerialized = false;
 };
 
 /// Loads `path` (`.onnx` binary protobuf or `.json` protobuf JSON mapping).

@@ -301,6 +301,7 @@ int main(int argc, char **argv) {
   };
   onnx_import::LoadOptions loadOptions;
   loadOptions.allowMissingWeights = planOnly;
+  loadOptions.keepSerialized = train && !planOnly;
   std::optional<onnx_import::Model> model = onnx_import::loadModel(inputFile, loadOptions, errors);
   if (!model)
     return report("loading " + inputFile);
