@@ -125,4 +125,56 @@ def LcConvertFloatType : Pass<"lc-convert-float-type", "mlir::ModuleOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcSchedule : Pass<"lc-schedule", "mlir::func::FuncOp"> {
+  let summary = "Reorder the step's ops to lower its peak of live memory";
+  let description = [{
+    Simulates the live arena bytes of several topological orders of the body
+    and keeps the one with the lowest peak (ties keep the current order), as
+    XLA's memory scheduler does: the current (definition) order, a
+    depth-first post-order from the results and the updates, and a greedy
+    list order that always runs, among the ready ops, the one that frees the
+    most bytes net of what it allocates, so saved activations die as soon as
+    their backward has run. Besides data dependences it keeps each optimizer
+    update after every reader of its parameter and each recomputed op
+    (`lc.recompute`) after the op it was placed behind.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcPlanMemory : Pass<"lc-plan-memory", "mlir::func::FuncOp"> {
+  let summary = "Place every arena buffer of the step and attach the plan to the IR";
+  let description = [{
+    Liveness on the current order, then offsets in one arena: best fit over
+    live intervals in size-descending and lifetime-descending order, the
+    smaller kept, 256-byte alignment, an elementwise op's output reusing a
+    same-typed operand that dies at it. Each op gets `lc.offsets` (one arena
+    offset per result) and the function `lc.memory_plan` (arena, LOAD,
+    weights and constants, optimizer state and peak bytes); the artifact
+    builder plans the same way, so the artifact's arena equals it.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcRecompute : Pass<"lc-recompute", "mlir::func::FuncOp"> {
+  let summary = "Activation checkpointing: recompute forward values in the backward";
+  let description = [{
+    On a training step (after lc-autodiff, and lc-optimizer if any): the
+    forward is cut at its separators, activations that alone carry the
+    forward (residual-stream values), grouped by the repeating pattern of
+    the segments between them into layers. With `policy=layer` every layer
+    keeps only its input: the activations its backward reads are recomputed
+    (clones marked `lc.recompute`) right before the first backward op that
+    needs them. `policy=auto` recomputes whole layers, cheapest recompute
+    work per saved byte first, only as many as it takes for the planned peak
+    to fit `budget` bytes (all of them when nothing fits). Run it after CSE,
+    which would merge the clones back, and before lc-schedule.
+  }];
+  let options = [
+    Option<"policy", "policy", "std::string", "\"layer\"", "none, layer or auto">,
+    Option<"budget", "budget", "uint64_t", "0",
+           "policy=auto: the bytes the planned peak must fit in">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

@@ -1,5 +1,6 @@
 //===- MemoryReport.cpp - Where an artifact's bytes go ----------------------===//
 #include "runtime/MemoryReport.h"
+#include "runtime/Liveness.h"
 
 #include <nlohmann/json.hpp>
 
@@ -8,78 +9,102 @@
 
 namespace longctx {
 
+const char *memoryCategoryName(MemoryCategory category) {
+  switch (category) {
+  case MemoryCategory::Gradients: return "gradients";
+  case MemoryCategory::SavedActivations: return "saved_activations";
+  case MemoryCategory::Transient: return "transient";
+  case MemoryCategory::InputsOutputs: return "inputs_outputs";
+  }
+  return "transient";
+}
+
+uint64_t dataSectionBytes(const Manifest &m) {
+  uint64_t bytes = 0;
+  for (const TensorDesc &t : m.tensors)
+    if (t.kind == TensorKind::Weight || t.kind == TensorKind::Constant)
+      bytes += (t.bytes() + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  return bytes;
+}
+
 MemoryReport computeMemoryReport(const Manifest &m) {
   MemoryReport r;
   r.arenaBytes = m.arenaBytes;
+  r.stateBytes = m.stateBytes;
   const int64_t steps = int64_t(m.schedule.size());
-  std::vector<int64_t> first(m.tensors.size(), steps), last(m.tensors.size(), -1);
-  for (int64_t s = 0; s < steps; ++s) {
-    for (int64_t id : m.schedule[s].outputs)
-      first[id] = std::min(first[id], s);
-    for (int64_t id : m.schedule[s].inputs)
-      last[id] = std::max(last[id], s);
-    for (int64_t id : m.schedule[s].outputs)
-      last[id] = std::max(last[id], s);
-  }
-  for (int64_t id : m.inputs) {
-    first[id] = -1;
-    last[id] = steps;
-  }
-  for (int64_t id : m.outputs)
-    last[id] = steps;
+  ScheduleLiveness live = computeLiveness(m);
   // The loss step splits forward from backward (training artifacts).
   int64_t lossStep = -1;
   for (int64_t s = 0; s < steps && lossStep < 0; ++s)
-    if (m.schedule[s].op == "cross_entropy")
+    if (m.schedule[size_t(s)].op == "cross_entropy")
       lossStep = s;
 
-  auto inArena = [&](const TensorDesc &t) {
-    return t.kind == TensorKind::Input || t.kind == TensorKind::Output ||
-           t.kind == TensorKind::Transient;
-  };
-  // Live arena bytes per step, by a sweep over interval ends.
-  std::vector<int64_t> delta(size_t(steps + 2), 0);
+  // Live arena bytes per category and step, by a sweep over interval ends.
+  using Counts = std::array<int64_t, kNumArenaCategories>;
+  std::vector<Counts> delta(size_t(steps + 2), Counts{});
   for (size_t i = 0; i < m.tensors.size(); ++i) {
     const TensorDesc &t = m.tensors[i];
     if (t.kind == TensorKind::Weight)
       r.weightBytes += t.bytes();
-    else if (t.kind == TensorKind::State)
-      r.stateBytes += t.bytes();
-    if (!inArena(t) || last[i] < first[i])
+    if (!isArenaTensor(t) || live.last[i] < live.first[i])
       continue;
-    delta[size_t(std::max<int64_t>(first[i], 0))] += int64_t(t.bytes());
-    delta[size_t(std::min<int64_t>(last[i], steps) + 1)] -= int64_t(t.bytes());
+    MemoryCategory category = MemoryCategory::Transient;
+    if (t.name.rfind("grad/", 0) == 0)
+      category = MemoryCategory::Gradients;
+    else if (t.kind == TensorKind::Input || t.kind == TensorKind::Output)
+      category = MemoryCategory::InputsOutputs;
+    else if (lossStep >= 0 && live.first[i] < lossStep && live.last[i] > lossStep)
+      category = MemoryCategory::SavedActivations;
+    // An in-place output's bytes are its input's until that input dies.
+    int64_t from = std::max<int64_t>(live.first[i] + (live.reuses[i] >= 0 ? 1 : 0), 0);
+    int64_t to = std::min<int64_t>(live.last[i], steps);
+    if (to < from)
+      continue;
+    delta[size_t(from)][size_t(category)] += int64_t(t.bytes());
+    delta[size_t(to + 1)][size_t(category)] -= int64_t(t.bytes());
   }
-  int64_t live = 0;
+  r.timeline.assign(size_t(steps + 1), {});
+  Counts running{};
   for (int64_t s = 0; s <= steps; ++s) {
-    live += delta[size_t(s)];
-    if (uint64_t(live) > r.loadBytes) {
-      r.loadBytes = uint64_t(live);
+    uint64_t total = 0;
+    for (size_t c = 0; c < kNumArenaCategories; ++c) {
+      running[c] += delta[size_t(s)][c];
+      r.timeline[size_t(s)][c] = uint64_t(running[c]);
+      total += uint64_t(running[c]);
+    }
+    if (total > r.loadBytes) {
+      r.loadBytes = total;
       r.peakStep = s;
     }
   }
-  r.peakBytes = r.weightBytes + r.stateBytes + r.arenaBytes;
-  r.byCategory = {{"weights", r.weightBytes},    {"optimizer_state", r.stateBytes},
-                  {"gradients", 0},              {"saved_activations", 0},
-                  {"transient", 0},              {"inputs_outputs", 0}};
+  r.constantBytes = dataSectionBytes(m) - r.weightBytes;
+  r.peakBytes = r.weightBytes + r.constantBytes + r.stateBytes + r.arenaBytes;
+  r.byCategory = {{"weights", r.weightBytes},
+                  {"constants", r.constantBytes},
+                  {"optimizer_state", r.stateBytes}};
+  for (size_t c = 0; c < kNumArenaCategories; ++c)
+    r.byCategory[memoryCategoryName(MemoryCategory(c))] =
+        r.peakStep >= 0 ? r.timeline[size_t(r.peakStep)][c] : 0;
+  auto describe = [&](int64_t step) {
+    const StepDesc &s = m.schedule[size_t(step)];
+    return s.op + (s.location.empty() ? "" : " from '" + s.location + "'");
+  };
+  if (r.peakStep >= 0 && r.peakStep < steps)
+    r.peakOp = describe(r.peakStep);
   if (r.peakStep >= 0) {
-    if (r.peakStep < steps) {
-      const StepDesc &s = m.schedule[size_t(r.peakStep)];
-      r.peakOp = s.op + (s.location.empty() ? "" : " from '" + s.location + "'");
-    }
+    std::map<std::string, uint64_t> byOp;
     for (size_t i = 0; i < m.tensors.size(); ++i) {
       const TensorDesc &t = m.tensors[i];
-      if (!inArena(t) || first[i] > r.peakStep || last[i] < r.peakStep)
+      int64_t from = live.first[i] + (live.reuses[i] >= 0 ? 1 : 0);
+      if (!isArenaTensor(t) || from > r.peakStep || live.last[i] < r.peakStep)
         continue;
-      std::string category = "transient";
-      if (t.name.rfind("grad/", 0) == 0)
-        category = "gradients";
-      else if (t.kind == TensorKind::Input || t.kind == TensorKind::Output)
-        category = "inputs_outputs";
-      else if (lossStep >= 0 && first[i] < lossStep && last[i] > lossStep)
-        category = "saved_activations";
-      r.byCategory[category] += t.bytes();
+      byOp[live.first[i] < 0 ? "input " + t.name : describe(live.first[i])] += t.bytes();
     }
+    r.byOp.assign(byOp.begin(), byOp.end());
+    std::stable_sort(r.byOp.begin(), r.byOp.end(),
+                     [](const auto &a, const auto &b) { return a.second > b.second; });
+    if (r.byOp.size() > 10)
+      r.byOp.resize(10);
   }
   return r;
 }
@@ -104,6 +129,9 @@ std::string memoryReportJson(const MemoryReport &r) {
   j["load_bytes"] = r.loadBytes;
   j["arena_over_load"] = r.loadBytes ? double(r.arenaBytes) / double(r.loadBytes) : 1.0;
   j["by_category"] = r.byCategory;
+  j["by_op"] = nlohmann::json::array();
+  for (const auto &[op, bytes] : r.byOp)
+    j["by_op"].push_back({{"op", op}, {"bytes", bytes}});
   j["peak_step"] = r.peakStep;
   j["peak_op"] = r.peakOp;
   return j.dump(2);

@@ -4,6 +4,8 @@
 #include "compiler/planning/ArenaPlanner.h"
 #include "dialects/lc/KernelAttributes.h"
 #include "dialects/lc/LcOps.h"
+#include "runtime/Liveness.h"
+#include "runtime/MemoryReport.h"
 #include "runtime/OnnxInitializers.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -24,7 +26,6 @@ namespace {
 /// Splat constants above this many elements are filled at run time rather
 /// than stored (ConstantOfShape masks grow with S x S).
 constexpr int64_t kMaxStoredSplatElements = 4096;
-constexpr uint64_t kDataAlignment = 64;
 
 std::optional<DType> dtypeOf(Type type) {
   if (type.isF32()) return DType::F32;
@@ -87,7 +88,8 @@ FailureOr<int64_t> ManifestBuilder::addTensor(Value value, TensorKind kind, std:
 
 uint64_t ManifestBuilder::appendData(const void *bytes, uint64_t size) {
   uint64_t offset = (data_.size() + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
-  data_.resize(offset + size);
+  // Every entry is padded, so the section's size is dataSectionBytes().
+  data_.resize((offset + size + kDataAlignment - 1) / kDataAlignment * kDataAlignment);
   if (size)
     std::memcpy(data_.data() + offset, bytes, size);
   return offset;
@@ -222,36 +224,20 @@ LogicalResult ManifestBuilder::lowerUpdate(Operation *op, StringRef param, Value
 }
 
 void ManifestBuilder::planArena() {
-  // Live interval of each arena tensor, in schedule steps. Inputs live for
-  // the whole run (a run may be repeated without setting them again) and
-  // outputs to the end, so the caller can read them.
-  int64_t end = int64_t(m_.schedule.size());
-  std::vector<BufferLifetime> lifetimes(m_.tensors.size());
-  std::vector<bool> inArena(m_.tensors.size(), false);
-  for (size_t i = 0; i < m_.tensors.size(); ++i) {
-    TensorKind k = m_.tensors[i].kind;
-    inArena[i] = k == TensorKind::Input || k == TensorKind::Output || k == TensorKind::Transient;
-    lifetimes[i] = {m_.tensors[i].bytes(), k == TensorKind::Input ? -1 : end, -1};
-  }
-  for (int64_t s = 0; s < end; ++s) {
-    for (int64_t id : m_.schedule[s].outputs)
-      lifetimes[id].first = std::min(lifetimes[id].first, s);
-    for (int64_t id : m_.schedule[s].inputs)
-      lifetimes[id].last = std::max(lifetimes[id].last, s);
-    for (int64_t id : m_.schedule[s].outputs)
-      lifetimes[id].last = std::max(lifetimes[id].last, s);
-  }
-  for (int64_t id : m_.outputs)
-    lifetimes[id].last = end;
-  for (int64_t id : m_.inputs)
-    lifetimes[id].last = end;
+  // Inputs live for the whole run (a run may be repeated without setting
+  // them again) and outputs to the end, so the caller can read them.
+  ScheduleLiveness live = computeLiveness(m_);
   std::vector<BufferLifetime> arenaBuffers;
   std::vector<size_t> arenaIds;
-  for (size_t i = 0; i < m_.tensors.size(); ++i)
-    if (inArena[i]) {
-      arenaBuffers.push_back(lifetimes[i]);
-      arenaIds.push_back(i);
-    }
+  std::vector<int64_t> bufferOf(m_.tensors.size(), -1);
+  for (size_t i = 0; i < m_.tensors.size(); ++i) {
+    if (!isArenaTensor(m_.tensors[i]))
+      continue;
+    int64_t reuses = live.reuses[i] >= 0 ? bufferOf[size_t(live.reuses[i])] : -1;
+    bufferOf[i] = int64_t(arenaBuffers.size());
+    arenaBuffers.push_back({m_.tensors[i].bytes(), live.first[i], live.last[i], reuses});
+    arenaIds.push_back(i);
+  }
   ArenaPlan plan = longctx::planArena(arenaBuffers, kArenaAlignment);
   for (size_t j = 0; j < arenaIds.size(); ++j)
     m_.tensors[arenaIds[j]].offset = plan.offsets[j];

@@ -62,9 +62,38 @@ uint64_t loadBound(const std::vector<BufferLifetime> &buffers) {
   return uint64_t(peak);
 }
 
+/// Best fit of `buffers`, none of them sharing, in two orders; the smaller.
+ArenaPlan planSlots(const std::vector<BufferLifetime> &buffers, uint64_t alignment);
+
 } // namespace
 
+/// Each chain of in-place reuses becomes one slot spanning the chain.
 ArenaPlan planArena(const std::vector<BufferLifetime> &buffers, uint64_t alignment) {
+  std::vector<size_t> slotOf(buffers.size());
+  std::vector<BufferLifetime> slots;
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const BufferLifetime &b = buffers[i];
+    if (b.reuses >= 0 && size_t(b.reuses) < i) {
+      slotOf[i] = slotOf[size_t(b.reuses)];
+      BufferLifetime &slot = slots[slotOf[i]];
+      slot.last = std::max(slot.last, b.last);
+      slot.bytes = std::max(slot.bytes, b.bytes);
+      continue;
+    }
+    slotOf[i] = slots.size();
+    slots.push_back({b.bytes, b.first, b.last, -1});
+  }
+  ArenaPlan slotPlan = planSlots(slots, alignment);
+  ArenaPlan plan = slotPlan;
+  plan.offsets.resize(buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i)
+    plan.offsets[i] = slotPlan.offsets[slotOf[i]];
+  return plan;
+}
+
+namespace {
+
+ArenaPlan planSlots(const std::vector<BufferLifetime> &buffers, uint64_t alignment) {
   std::vector<size_t> bySize(buffers.size());
   std::iota(bySize.begin(), bySize.end(), 0);
   std::vector<size_t> byLifetime = bySize;
@@ -81,4 +110,5 @@ ArenaPlan planArena(const std::vector<BufferLifetime> &buffers, uint64_t alignme
   return best;
 }
 
+} // namespace
 } // namespace longctx

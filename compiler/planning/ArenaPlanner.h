@@ -18,6 +18,9 @@ struct BufferLifetime {
   uint64_t bytes = 0;
   int64_t first = 0; // first step that needs the buffer (inclusive)
   int64_t last = 0;  // last step that needs it (inclusive)
+  /// In-place reuse: the index of a buffer of the same size whose last step
+  /// is this one's first; both then occupy one slot. -1: none.
+  int64_t reuses = -1;
 };
 
 struct ArenaPlan {
@@ -28,6 +31,7 @@ struct ArenaPlan {
   uint64_t loadBytes = 0;
 };
 
+/// Offsets for `buffers` (buffers that reuse another get its offset).
 ArenaPlan planArena(const std::vector<BufferLifetime> &buffers, uint64_t alignment);
 
 } // namespace longctx

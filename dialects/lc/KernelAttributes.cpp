@@ -16,6 +16,8 @@ AttrMap kernelAttributes(Operation *op) {
   AttrMap attrs;
   for (NamedAttribute named : op->getAttrs()) {
     std::string name = named.getName().str();
+    if (name.rfind("lc.", 0) == 0) // the compiler's own annotations (plan, recompute)
+      continue;
     Attribute value = named.getValue();
     if (auto b = dyn_cast<BoolAttr>(value))
       attrs.set(name, int64_t(b.getValue()));

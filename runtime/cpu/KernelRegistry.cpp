@@ -45,6 +45,16 @@ KernelFn lookupCpuKernel(std::string_view op) {
   return it->fn;
 }
 
+bool cpuKernelAllowsInPlace(std::string_view op) {
+  // Elementwise kernels: out[i] depends on in[i] (an operand with as many
+  // elements as the output is not broadcast); reshape and identity copy.
+  static constexpr std::string_view kInPlace[] = {
+      "abs",  "add",     "cos",     "div", "erf",     "exp",  "identity", "log",
+      "max",  "min",     "mul",     "neg", "pow",     "reciprocal",       "relu",
+      "reshape", "sigmoid", "sin", "softplus", "sqrt", "sub", "tanh", "where"};
+  return std::find(std::begin(kInPlace), std::end(kInPlace), op) != std::end(kInPlace);
+}
+
 std::vector<std::string> cpuKernelNames() {
   std::vector<std::string> names;
   for (const cpu::KernelEntry &e : kernelTable())

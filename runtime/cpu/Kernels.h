@@ -12,8 +12,11 @@
 //    Status instead of reading out of bounds; data-dependent errors (a Gather
 //    index out of range) are reported the same way.
 //  - Tensors are dense, row-major and contiguous. Outputs never alias inputs,
-//    except for the optimizer updates (adamw_update, sgd_update): their
-//    output k is input k updated in place (distinct buffers work too).
+//    except (a) the optimizer updates (adamw_update, sgd_update): their
+//    output k is input k updated in place (distinct buffers work too), and
+//    (b) kernels listed by cpuKernelAllowsInPlace: output 0 may be the very
+//    buffer of an input with its dtype and element count (element i is read
+//    before element i is written, and no other element is read after it).
 //  - Attributes are normalised by the compiler: axes are non-negative, perms
 //    complete, slice parameters given for every dimension.
 //  - Float kernels support f32 and f64 (f64 is used by gradient checks);
@@ -129,6 +132,10 @@ using KernelFn = Status (*)(const std::vector<TensorRef> &inputs,
 
 /// The CPU kernel for `op`, or nullptr when there is none.
 KernelFn lookupCpuKernel(std::string_view op);
+
+/// Whether output 0 of `op` may share the buffer of an input of the same
+/// dtype and element count (the memory planner's in-place reuse).
+bool cpuKernelAllowsInPlace(std::string_view op);
 
 /// Names of every CPU kernel, sorted.
 std::vector<std::string> cpuKernelNames();

@@ -170,7 +170,7 @@ Status reshapeKernel(const std::vector<TensorRef> &inputs,
   if (x.numElements() != o.numElements())
     return opError(op, "cannot reshape " + shapeToString(x.shape) + " to " +
                            shapeToString(o.shape));
-  if (x.numElements())
+  if (x.numElements() && o.data != x.data) // in place: nothing to move
     std::memcpy(o.data, x.data, x.bytes());
   return Status();
 }

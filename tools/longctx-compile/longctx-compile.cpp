@@ -95,6 +95,12 @@ cl::opt<std::string> memoryBudget("memory-budget",
                                   cl::desc("Fail unless the step fits in this much memory, e.g. "
                                            "80GiB, 512MiB, 2e9 (bytes)"),
                                   cl::value_desc("size"), cl::cat(category));
+cl::opt<std::string> recompute(
+    "recompute",
+    cl::desc("Activation checkpointing: none (default), layer (every layer keeps only its "
+             "input and recomputes the rest in the backward), or auto (the fewest layers "
+             "that make the plan fit --memory-budget)"),
+    cl::init("none"), cl::cat(trainCategory));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -177,8 +183,10 @@ std::optional<uint64_t> parseSize(const std::string &text) {
   return uint64_t(value * scale);
 }
 
-/// The pass pipeline from imported `lc` to a runnable step.
-void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames) {
+/// The pass pipeline from imported `lc` to a planned, runnable step;
+/// `budget` (bytes, 0 for none) steers --recompute auto.
+void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames,
+                 uint64_t budget) {
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (dtype != "f32") {
@@ -189,7 +197,6 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   // Fused ops keep less alive for the backward and run faster.
   pm.addPass(createLcFuseRmsNorm());
   pm.addPass(createLcFuseAttention());
-  pm.addPass(createLcFuseGatedMlp());
   pm.addPass(mlir::createCanonicalizerPass());
   if (train) {
     pm.addPass(createLcAppendLoss());
@@ -213,7 +220,14 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     }
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
+    // After the last CSE, which would merge recomputed ops back.
+    LcRecomputeOptions checkpointing;
+    checkpointing.policy = recompute;
+    checkpointing.budget = budget;
+    pm.addNestedPass<mlir::func::FuncOp>(createLcRecompute(checkpointing));
   }
+  pm.addNestedPass<mlir::func::FuncOp>(createLcSchedule());
+  pm.addNestedPass<mlir::func::FuncOp>(createLcPlanMemory());
   pm.addPass(createLcCheckKernels());
 }
 
@@ -221,7 +235,7 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
 /// memory report, or nullopt when it does not compile.
 std::optional<MemoryReport> planAtSequenceLength(const onnx_import::Model &model,
                                                  ImportOptions options, const std::string &input,
-                                                 int64_t seq) {
+                                                 int64_t seq, uint64_t budget) {
   options.inputShapes[input][1] = seq;
   mlir::MLIRContext context;
   mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) { return mlir::success(); });
@@ -232,7 +246,7 @@ std::optional<MemoryReport> planAtSequenceLength(const onnx_import::Model &model
     return std::nullopt;
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
-  addPipeline(pm, frozenNames);
+  addPipeline(pm, frozenNames, budget);
   if (failed(pm.run(*module)))
     return std::nullopt;
   ArtifactOptions planOptions;
@@ -290,6 +304,12 @@ int main(int argc, char **argv) {
     if (!budget)
       return fail("--memory-budget '" + memoryBudget + "' is malformed: use e.g. 80GiB, 512MiB or bytes");
   }
+  if (recompute != "none" && recompute != "layer" && recompute != "auto")
+    return fail("--recompute must be none, layer or auto");
+  if (recompute != "none" && !train)
+    return fail("--recompute needs --train (an inference step keeps no activations)");
+  if (recompute == "auto" && !budget)
+    return fail("--recompute auto needs --memory-budget (what the plan must fit)");
 
   std::vector<std::string> errors;
   auto report = [&](const std::string &what) {
@@ -313,7 +333,7 @@ int main(int argc, char **argv) {
       return fail("--max-seq-len needs one --shape NAME=BxS... whose dim 1 is the sequence");
     std::string input = importOptions.inputShapes.begin()->first;
     auto fits = [&](int64_t seq) {
-      std::optional<MemoryReport> r = planAtSequenceLength(*model, importOptions, input, seq);
+      std::optional<MemoryReport> r = planAtSequenceLength(*model, importOptions, input, seq, *budget);
       return r && r->peakBytes <= *budget;
     };
     if (!fits(1))
@@ -327,7 +347,7 @@ int main(int argc, char **argv) {
       int64_t mid = lo + (hi - lo) / 2;
       (fits(mid) ? lo : hi) = mid;
     }
-    MemoryReport best = *planAtSequenceLength(*model, importOptions, input, lo);
+    MemoryReport best = *planAtSequenceLength(*model, importOptions, input, lo, *budget);
     outs() << "max_seq_len: " << lo << " (peak " << formatBytes(best.peakBytes) << " of "
            << formatBytes(*budget) << ")\n";
     if (!reportJson.empty()) {
@@ -372,8 +392,7 @@ int main(int argc, char **argv) {
 
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
-  addPipeline(pm, frozenNames);
-  pm.addPass(createLcCheckKernels());
+  addPipeline(pm, frozenNames, budget.value_or(0));
   if (failed(pm.run(*module)))
     return fail("compilation failed (see the errors above)");
   if (emit == Stage::Lc)

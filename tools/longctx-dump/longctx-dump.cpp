@@ -4,6 +4,7 @@
 #include "tools/common/StandardFlags.h"
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <set>
 #include <string>
@@ -22,6 +23,10 @@ Sections (default: all of summary, tensors, schedule, ir):
   --schedule    the kernel launches in execution order
   --ir          the `lc` IR the artifact was built from
   --memory      the memory report: peak, arena, LOAD bound, bytes by category
+                and the largest buffers live at the peak, by the op making them
+  --memory-plot FILE.svg
+                draw live bytes over the schedule, stacked by category, with
+                the LOAD bound and the arena marked
   --json        the raw manifest as JSON (instead of the sections)
 
 General:
@@ -31,6 +36,7 @@ Examples:
   longctx-dump model.lcx
   longctx-dump model.lcx --schedule
   longctx-dump model.lcx --json > manifest.json
+  longctx-dump train.lcx --memory --memory-plot mem.svg
 )";
 
 std::string attrText(const AttrValue &value) {
@@ -117,9 +123,17 @@ int main(int argc, char **argv) {
     return 0;
   std::string path;
   std::set<std::string> sections;
+  std::string plotPath;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json" ||
+    if (a == "--memory-plot" || a.rfind("--memory-plot=", 0) == 0) {
+      if (a == "--memory-plot" && i + 1 >= argc) {
+        std::cerr << "longctx-dump: error: --memory-plot needs a file name\n";
+        return 1;
+      }
+      plotPath = a == "--memory-plot" ? argv[++i] : a.substr(14);
+      sections.insert("memory-plot");
+    } else if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json" ||
         a == "--memory")
       sections.insert(a.substr(2));
     else if (a.rfind("-", 0) == 0) {
@@ -145,13 +159,25 @@ int main(int argc, char **argv) {
     std::cout << manifestToJson(artifact->manifest, 2) << "\n";
     return 0;
   }
+  if (!plotPath.empty()) {
+    std::ofstream out(plotPath);
+    out << memoryPlotSvg(computeMemoryReport(artifact->manifest), path);
+    if (!out) {
+      std::cerr << "longctx-dump: error: cannot write " << plotPath << "\n";
+      return 1;
+    }
+    sections.erase("memory-plot");
+    if (sections.empty())
+      return 0; // only the plot was asked for
+  }
   bool all = sections.empty();
   if (all || sections.count("summary"))
     printSummary(*artifact);
   if (sections.count("memory")) {
     MemoryReport r = computeMemoryReport(artifact->manifest);
     std::cout << "peak: " << formatBytes(r.peakBytes) << " (weights " << formatBytes(r.weightBytes)
-              << " + optimizer state " << formatBytes(r.stateBytes) << " + arena "
+              << " + constants " << formatBytes(r.constantBytes) << " + optimizer state "
+              << formatBytes(r.stateBytes) << " + arena "
               << formatBytes(r.arenaBytes) << ")\n"
               << "arena: " << formatBytes(r.arenaBytes) << ", LOAD bound: " << formatBytes(r.loadBytes)
               << " (arena/LOAD " << (r.loadBytes ? double(r.arenaBytes) / double(r.loadBytes) : 1.0)
@@ -159,6 +185,9 @@ int main(int argc, char **argv) {
               << "at the peak (step " << r.peakStep << ", " << r.peakOp << "):\n";
     for (const auto &[category, bytes] : r.byCategory)
       std::cout << "  " << category << ": " << formatBytes(bytes) << "\n";
+    std::cout << "largest live at the peak, by the op that made them:\n";
+    for (const auto &[op, bytes] : r.byOp)
+      std::cout << "  " << formatBytes(bytes) << "  " << op << "\n";
   }
   if (all || sections.count("tensors"))
     printTensors(artifact->manifest);
