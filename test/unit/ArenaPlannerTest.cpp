@@ -62,6 +62,56 @@ TEST(ArenaPlanner, ReusesTheBestFittingGap) {
   EXPECT_EQ(plan.arenaBytes, 4096u + 8192u + 256u);
 }
 
+TEST(ArenaPlanner, InPlaceChainsShareOneSlot) {
+  // b is written over a (which dies where b is made), c over b: one slot
+  // holds the chain; d, live beside it, gets another.
+  std::vector<BufferLifetime> buffers = {
+      {1024, 0, 1, -1}, {1024, 1, 2, 0}, {1024, 2, 4, 1}, {512, 0, 4, -1}};
+  ArenaPlan plan = planArena(buffers, 256);
+  EXPECT_EQ(plan.offsets[0], plan.offsets[1]);
+  EXPECT_EQ(plan.offsets[1], plan.offsets[2]);
+  EXPECT_NE(plan.offsets[3], plan.offsets[0]);
+  EXPECT_EQ(plan.arenaBytes, 1536u);
+  EXPECT_EQ(plan.loadBytes, 1536u); // without reuse, LOAD would be 2560
+}
+
+TEST(ArenaPlanner, RandomInPlaceChainsNeverOverlapOthers) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 100; ++trial) {
+    std::vector<BufferLifetime> buffers;
+    for (int i = 0; i < 40; ++i) {
+      BufferLifetime b{256 * (1 + rng() % 8), int64_t(rng() % 60), 0, -1};
+      b.last = b.first + int64_t(rng() % 10);
+      // Continue an earlier buffer that dies where this one starts.
+      for (int j = i - 1; j >= 0 && rng() % 2; --j)
+        if (buffers[size_t(j)].last == b.first && buffers[size_t(j)].bytes == b.bytes) {
+          b.reuses = j;
+          break;
+        }
+      buffers.push_back(b);
+    }
+    ArenaPlan plan = planArena(buffers, 256);
+    // A buffer continuing another shares its offset and owns its bytes only
+    // from the step after the hand-over; with that, nothing overlaps.
+    std::vector<BufferLifetime> owned;
+    ArenaPlan ownedPlan = plan;
+    ownedPlan.offsets.clear();
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      BufferLifetime b = buffers[i];
+      if (b.reuses >= 0) {
+        EXPECT_EQ(plan.offsets[i], plan.offsets[size_t(b.reuses)]);
+        b.first += 1;
+      }
+      b.reuses = -1;
+      if (b.first <= b.last) {
+        owned.push_back(b);
+        ownedPlan.offsets.push_back(plan.offsets[i]);
+      }
+    }
+    expectValid(owned, ownedPlan, 256);
+  }
+}
+
 TEST(ArenaPlanner, Empty) {
   ArenaPlan plan = planArena({}, 256);
   EXPECT_EQ(plan.arenaBytes, 0u);

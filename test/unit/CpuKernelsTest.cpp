@@ -1088,3 +1088,55 @@ TEST(KernelErrors, WrongShapes) {
 }
 
 } // namespace
+
+namespace longctx {
+namespace {
+
+using namespace kerneltest;
+
+/// Every kernel the planner may run in place gives the same bits when its
+/// output is the buffer of an input of the same size (the first such input;
+/// a broadcast operand beside it).
+TEST(InPlaceKernels, SameResultWhenTheOutputIsAnInput) {
+  const char *binary[] = {"add", "sub", "mul", "div", "pow", "max", "min"};
+  const char *unary[] = {"neg", "exp", "log", "sqrt", "reciprocal", "tanh", "erf", "sigmoid",
+                         "softplus", "relu", "cos", "sin", "abs", "identity"};
+  Tensor a = randomTensor<float>({4, 8}, 0.5, 2.0, 1);
+  Tensor b = randomTensor<float>({8}, 0.5, 2.0, 2);
+  auto expectSame = [](const char *op, const Tensor &expected, const Tensor &actual) {
+    EXPECT_EQ(std::memcmp(expected.data(), actual.data(), size_t(expected.bytes())), 0) << op;
+  };
+  for (const char *op : binary) {
+    ASSERT_TRUE(cpuKernelAllowsInPlace(op)) << op;
+    Tensor expected(DType::F32, {4, 8});
+    runOk(op, {&a, &b}, expected);
+    Tensor inPlace = a;
+    runOk(op, {&inPlace, &b}, inPlace);
+    expectSame(op, expected, inPlace);
+  }
+  for (const char *op : unary) {
+    ASSERT_TRUE(cpuKernelAllowsInPlace(op)) << op;
+    Tensor expected(DType::F32, {4, 8});
+    runOk(op, {&a}, expected);
+    Tensor inPlace = a;
+    runOk(op, {&inPlace}, inPlace);
+    expectSame(op, expected, inPlace);
+  }
+  Tensor cond = boolTensor({8}, {1, 0, 1, 1, 0, 0, 1, 0});
+  Tensor expected(DType::F32, {4, 8});
+  runOk("where", {&cond, &a, &b}, expected);
+  Tensor inPlace = a;
+  runOk("where", {&cond, &inPlace, &b}, inPlace);
+  expectSame("where", expected, inPlace);
+  // reshape: the same bytes under another shape.
+  Tensor flat = a;
+  TensorRef view = flat.ref();
+  view.shape = {32};
+  ASSERT_TRUE(runCpuKernel("reshape", {flat.ref()}, {view}, {}).ok());
+  expectSame("reshape", a, flat);
+  EXPECT_FALSE(cpuKernelAllowsInPlace("matmul"));
+  EXPECT_FALSE(cpuKernelAllowsInPlace("softmax"));
+}
+
+} // namespace
+} // namespace longctx
