@@ -75,7 +75,7 @@ struct AppendLossPass : impl::LcAppendLossBase<AppendLossPass> {
     OpBuilder b(ret);
     Location loc = NameLoc::get(b.getStringAttr("loss"), ret.getLoc());
     Value loss = b.create<lc::CrossEntropyOp>(loc, logits, targets, b.getI64IntegerAttr(1),
-                                              b.getI64IntegerAttr(-100));
+                                              b.getI64IntegerAttr(-100), b.getI64IntegerAttr(0));
     b.create<func::ReturnOp>(ret.getLoc(), loss);
     ret.erase();
     func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(), {loss.getType()}));

@@ -177,4 +177,40 @@ def LcRecompute : Pass<"lc-recompute", "mlir::func::FuncOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcMiniSequence : Pass<"lc-mini-sequence", "mlir::func::FuncOp"> {
+  let summary = "Chunk MLPs and the LM head + loss over the sequence (Mini-Sequence Transformer)";
+  let description = [{
+    Wraps, in `lc.mini_sequence` ops of `chunks` chunks over the tokens:
+    - every MLP: a projection `h Wd` (+ bias) of a hidden activation that is
+      computed row by row from one input `x` through projections by weights
+      (`x W`) and elementwise ops (gated or plain, as exported or fused);
+    - the LM head with its loss: `cross_entropy(x Wout, targets)`. The loss
+      becomes the chunks' summed token losses divided by the global count of
+      counted (non-ignored) targets, so no S x V logits ever exist.
+    Autodiff then gives each its chunked backward (each chunk's forward is
+    recomputed there). Run it after lc-append-loss and before lc-autodiff;
+    `lc-lower-mini-sequence` unrolls the loops before planning. With
+    `remarks`, every projection or loss it leaves alone gets a remark saying
+    why.
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", "4", "Chunks per sequence (M)">,
+    Option<"remarks", "remarks", "bool", "false",
+           "Remark on each candidate left alone, with the reason">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcLowerMiniSequence : Pass<"lc-lower-mini-sequence", "mlir::func::FuncOp"> {
+  let summary = "Unroll lc.mini_sequence into static per-chunk ops";
+  let description = [{
+    Each chunk's inputs are sliced off (the last chunk may be shorter: its
+    ops get their types inferred again), its body is cloned, and the chunks'
+    values are concatenated or summed. Runs after the last CSE (which would
+    merge a backward chunk's recomputed forward with the forward's) and
+    before lc-recompute, lc-schedule and lc-plan-memory.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

@@ -425,7 +425,8 @@ LogicalResult SelectiveScanOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
 LogicalResult CrossEntropyOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   grads.assign({b.b.create<CrossEntropyGradOp>(b.loc, getLogits(), getTargets(), dys[0],
-                                          getShiftAttr(), getIgnoreIndexAttr()),
+                                          getShiftAttr(), getIgnoreIndexAttr(),
+                                          getReductionAttr()),
            Value()});
   return success();
 }

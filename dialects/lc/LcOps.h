@@ -4,6 +4,8 @@
 #include "dialects/lc/LcDialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -29,5 +31,16 @@ constexpr int64_t kMaxFoldedElements = 1 << 20;
 /// does not support the element types.
 mlir::Attribute foldWithKernel(mlir::Operation *op,
                                llvm::ArrayRef<mlir::Attribute> operands);
+
+} // namespace longctx::lc
+
+namespace longctx::lc {
+
+/// Clones `op` with its operands remapped through `mapping`, and its result
+/// types inferred again from the new operands (a mini-sequence chunk with
+/// fewer rows). Null, with the clone erased, when a result type cannot be
+/// inferred (ops without type inference whose types changed).
+mlir::Operation *cloneWithInferredTypes(mlir::OpBuilder &builder, mlir::Operation &op,
+                                        mlir::IRMapping &mapping);
 
 } // namespace longctx::lc

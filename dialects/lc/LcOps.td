@@ -358,11 +358,14 @@ def Lc_CrossEntropyOp : Lc_Op<"cross_entropy", [InferTypeOpAdaptor]> {
     are scored against `targets` [B, S] shifted by one: position (b, s), s <
     S-1, predicts targets[b, s+1]. With `shift = 0` position p predicts
     targets[p]. Positions whose target is `ignore_index` do not count; the
-    result is the mean over the counted positions (0 when none).
+    result is the mean over the counted positions (0 when none), or with
+    `reduction = 1` their sum (a chunk of lc-mini-sequence's LM head: the
+    global count divides the sum of the chunks).
   }];
   let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets,
                        DefaultValuedAttr<I64Attr, "1">:$shift,
-                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                       DefaultValuedAttr<I64Attr, "0">:$reduction);
   let results = (outs Lc_FloatTensor:$loss);
   let assemblyFormat = "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets) `->` type($loss)";
 }
@@ -440,7 +443,8 @@ def Lc_CrossEntropyGradOp : Lc_BackwardOp<"cross_entropy_grad", [InferTypeOpAdap
   let summary = "Adjoint of cross_entropy: (softmax - onehot) * dloss / count, row by row";
   let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets, Lc_FloatTensor:$dloss,
                        DefaultValuedAttr<I64Attr, "1">:$shift,
-                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                       DefaultValuedAttr<I64Attr, "0">:$reduction);
   let results = (outs Lc_FloatTensor:$dlogits);
   let assemblyFormat = [{
     $logits `,` $targets `,` $dloss attr-dict `:` functional-type(operands, results)
@@ -485,6 +489,51 @@ def Lc_SgdUpdateOp : Lc_UpdateOp<"sgd_update"> {
   let assemblyFormat = [{
     $param `,` $grad `,` $lr `,` $scale attr-dict `:` type($grad) `,` type($lr) `,` type($scale)
   }];
+}
+
+
+//===----------------------------------------------------------------------===//
+// Structure: mini-sequences
+//===----------------------------------------------------------------------===//
+
+def Lc_MiniSequenceOp : Op<Lc_Dialect, "mini_sequence", [
+    RecursiveMemoryEffects, SingleBlock,
+    DeclareOpInterfaceMethods<Lc_GradientOpInterface>]> {
+  let summary = "Run a row-wise computation over `chunks` slices of its rows";
+  let description = [{
+    The Mini-Sequence Transformer's loop (Luo et al. 2024), as one op. The
+    inputs marked in `split` are cut along dim 0 (the rows: tokens) into
+    `chunks` consecutive slices of ceil(rows / chunks) rows (the last one may
+    be shorter); the other inputs (weights) reach every chunk whole. The body
+    runs once per chunk on the block arguments (typed for a full chunk) and
+    yields one value per result: results marked in `sum` are the sum of the
+    chunks' values, the others the chunks' values concatenated along dim 0.
+    Only one chunk's intermediates are live at a time, so an S x 4d MLP
+    hidden or S x V logits never exist whole. Its gradient is a second
+    mini_sequence that recomputes each chunk's forward and runs its backward
+    (see docs/memory.md). `lc-lower-mini-sequence` unrolls it into static
+    ops before planning.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$chunks,
+                       DenseBoolArrayAttr:$split, DenseBoolArrayAttr:$sum);
+  let results = (outs Variadic<AnyRankedTensor>:$outputs);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $outputs) $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Rows of the split inputs, and of one (full) chunk.
+    int64_t getRows();
+    int64_t getChunkRows();
+  }];
+}
+
+def Lc_YieldOp : Op<Lc_Dialect, "yield", [Pure, Terminator,
+                                          HasParent<"MiniSequenceOp">]> {
+  let summary = "A mini-sequence chunk's values";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
 }
 
 #endif // LC_OPS_TD

@@ -5,7 +5,9 @@
 // loss, the default) position s of a sequence (targets' last dim) is labelled
 // by targets[..., s+1] and each sequence's last position is unused. Positions
 // labelled ignore_index are not counted; the loss is the mean over counted
-// positions of logsumexp(row) - row[label] (0 when none is counted).
+// positions of logsumexp(row) - row[label] (0 when none is counted), or
+// their sum with reduction = 1 (a chunk of a mini-sequence: the caller
+// divides by the global count).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/KernelFamilies.h"
@@ -118,13 +120,15 @@ Status crossEntropyKernel(const std::vector<TensorRef> &inputs,
       double max, sum;
       total += rowLogSumExp(row, v, max, sum) - double(row[label[r]]);
     }
-    *loss.as<T>() = T(lr.count ? total / double(lr.count) : 0.0);
+    const bool sum = attrs.getInt("reduction", 0) == 1;
+    *loss.as<T>() = T(sum ? total : lr.count ? total / double(lr.count) : 0.0);
     return Status();
   });
 }
 
-/// dlogits = dloss / count * (softmax(row) - onehot(label)) on counted rows,
-/// 0 on the others. The softmax goes straight into the output row.
+/// dlogits = dloss / count * (softmax(row) - onehot(label)) on counted rows
+/// (dloss without the division for reduction = 1), 0 on the others. The
+/// softmax goes straight into the output row.
 Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
                               const std::vector<TensorRef> &outputs,
                               const AttrMap &attrs) {
@@ -151,7 +155,8 @@ Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
     T *pd = dx.as<T>();
     const int64_t rows = lr.rows, v = lr.vocab;
     const int64_t *label = lr.label.data();
-    const double perRow = lr.count ? dloss / double(lr.count) : 0.0;
+    const bool sum = attrs.getInt("reduction", 0) == 1;
+    const double perRow = sum ? dloss : lr.count ? dloss / double(lr.count) : 0.0;
 #pragma omp parallel for schedule(static) if (rows > 1 &&                      \
                                               rows * v >= kParallelGrain)
     for (int64_t r = 0; r < rows; ++r) {

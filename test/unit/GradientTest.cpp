@@ -328,6 +328,13 @@ func.func @main(%ids: tensor<2x4xi64>) -> tensor<f64> {
   return %l : tensor<f64>
 })", {}, -2, 2});
   all.back().arguments.push_back(indices({2, 4}, {1, 4, -100, 2, 0, 3, 3, 1}));
+  all.push_back({"cross_entropy_sum", R"(
+func.func @main(%ids: tensor<6xi64>) -> tensor<f64> {
+  %logits = lc.param "logits" : tensor<6x5xf64>
+  %l = lc.cross_entropy %logits, %ids {shift = 0 : i64, reduction = 1 : i64} : tensor<6x5xf64>, tensor<6xi64> -> tensor<f64>
+  return %l : tensor<f64>
+})", {}, -2, 2});
+  all.back().arguments.push_back(indices({6}, {1, 4, -100, 2, 0, 3}));
   all.push_back({"attention_causal", R"(
 func.func @main(%mask: tensor<4x4xi1>) -> tensor<2x4x3xf64> {
   %q = lc.param "q" : tensor<2x4x3xf64>

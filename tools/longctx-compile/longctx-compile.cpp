@@ -101,6 +101,13 @@ cl::opt<std::string> recompute(
              "input and recomputes the rest in the backward), or auto (the fewest layers "
              "that make the plan fit --memory-budget)"),
     cl::init("none"), cl::cat(trainCategory));
+cl::opt<std::string> miniSequence(
+    "mini-sequence",
+    cl::desc("Chunk the MLPs and the LM head + loss over M chunks of tokens (Mini-Sequence "
+             "Transformer): M (1 = off, the default), or auto: the fewest chunks (and, unless "
+             "--recompute is given, the lightest recompute policy) whose plan fits "
+             "--memory-budget"),
+    cl::init("1"), cl::cat(category));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -183,10 +190,17 @@ std::optional<uint64_t> parseSize(const std::string &text) {
   return uint64_t(value * scale);
 }
 
+/// What the memory passes do: lc-mini-sequence's chunks (1: off) and
+/// lc-recompute's policy.
+struct MemoryConfig {
+  int64_t chunks = 1;
+  std::string recompute = "none";
+};
+
 /// The pass pipeline from imported `lc` to a planned, runnable step;
 /// `budget` (bytes, 0 for none) steers --recompute auto.
 void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNames,
-                 uint64_t budget) {
+                 uint64_t budget, const MemoryConfig &config) {
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   if (dtype != "f32") {
@@ -198,8 +212,14 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   pm.addPass(createLcFuseRmsNorm());
   pm.addPass(createLcFuseAttention());
   pm.addPass(mlir::createCanonicalizerPass());
-  if (train) {
+  if (train)
     pm.addPass(createLcAppendLoss());
+  if (config.chunks > 1) {
+    LcMiniSequenceOptions chunking;
+    chunking.chunks = config.chunks;
+    pm.addNestedPass<mlir::func::FuncOp>(createLcMiniSequence(chunking));
+  }
+  if (train) {
     LcAutodiffOptions autodiff;
     autodiff.freeze = frozenNames; // an ArrayRef: frozenNames outlives the pass manager
     pm.addPass(createLcAutodiff(autodiff));
@@ -220,9 +240,16 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     }
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
-    // After the last CSE, which would merge recomputed ops back.
+  }
+  // After the last CSE, which would merge recomputed forward ops (of the
+  // chunks' backward, of checkpointed layers) with the forward's.
+  if (config.chunks > 1) {
+    pm.addNestedPass<mlir::func::FuncOp>(createLcLowerMiniSequence());
+    pm.addPass(mlir::createCanonicalizerPass());
+  }
+  if (train) {
     LcRecomputeOptions checkpointing;
-    checkpointing.policy = recompute;
+    checkpointing.policy = config.recompute;
     checkpointing.budget = budget;
     pm.addNestedPass<mlir::func::FuncOp>(createLcRecompute(checkpointing));
   }
@@ -231,12 +258,10 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   pm.addPass(createLcCheckKernels());
 }
 
-/// Plans the step with the sequence dim of `input` pinned to `seq`: its
-/// memory report, or nullopt when it does not compile.
-std::optional<MemoryReport> planAtSequenceLength(const onnx_import::Model &model,
-                                                 ImportOptions options, const std::string &input,
-                                                 int64_t seq, uint64_t budget) {
-  options.inputShapes[input][1] = seq;
+/// Plans the step for `options`' shapes under `config`: its memory report,
+/// or nullopt when it does not compile.
+std::optional<MemoryReport> planWith(const onnx_import::Model &model, const ImportOptions &options,
+                                     const MemoryConfig &config, uint64_t budget) {
   mlir::MLIRContext context;
   mlir::ScopedDiagnosticHandler quiet(&context, [](mlir::Diagnostic &) { return mlir::success(); });
   WeightStore weights;
@@ -246,7 +271,7 @@ std::optional<MemoryReport> planAtSequenceLength(const onnx_import::Model &model
     return std::nullopt;
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
-  addPipeline(pm, frozenNames, budget);
+  addPipeline(pm, frozenNames, budget, config);
   if (failed(pm.run(*module)))
     return std::nullopt;
   ArtifactOptions planOptions;
@@ -310,6 +335,18 @@ int main(int argc, char **argv) {
     return fail("--recompute needs --train (an inference step keeps no activations)");
   if (recompute == "auto" && !budget)
     return fail("--recompute auto needs --memory-budget (what the plan must fit)");
+  const bool chunkingAuto = miniSequence == "auto";
+  int64_t chunks = 1;
+  if (!chunkingAuto) {
+    char *end = nullptr;
+    long long m = std::strtoll(miniSequence.c_str(), &end, 10);
+    if (miniSequence.empty() || *end || m < 1 || m > 4096)
+      return fail("--mini-sequence must be a number of chunks (1 to 4096) or auto, not '" +
+                  miniSequence + "'");
+    chunks = m;
+  } else if (!budget) {
+    return fail("--mini-sequence auto needs --memory-budget (what the plan must fit)");
+  }
 
   std::vector<std::string> errors;
   auto report = [&](const std::string &what) {
@@ -326,16 +363,49 @@ int main(int argc, char **argv) {
   if (!model)
     return report("loading " + inputFile);
 
+  // The memory configurations to consider: the one asked for, or, with
+  // --mini-sequence auto, lightest recompute first, then fewest chunks.
+  std::vector<MemoryConfig> configs;
+  {
+    std::vector<std::string> policies{recompute};
+    if (chunkingAuto && !recompute.getNumOccurrences() && train)
+      policies = {"none", "layer"};
+    for (const std::string &policy : policies)
+      for (int64_t m : chunkingAuto ? std::vector<int64_t>{1, 2, 4, 8, 16, 32}
+                                    : std::vector<int64_t>{chunks})
+        configs.push_back({m, policy});
+  }
+  auto describeConfig = [](const MemoryConfig &c) {
+    return std::to_string(c.chunks) + " chunk" + (c.chunks == 1 ? "" : "s") + ", recompute " +
+           c.recompute;
+  };
+  auto withConfig = [&](std::string json, const MemoryConfig &c) {
+    json.insert(json.find('{') + 1, "\n  \"mini_sequence_chunks\": " + std::to_string(c.chunks) +
+                                        ",\n  \"recompute\": \"" + c.recompute + "\",");
+    return json;
+  };
+  auto fitsWith = [&](const ImportOptions &options, const MemoryConfig &c,
+                      std::optional<MemoryReport> *out = nullptr) {
+    std::optional<MemoryReport> r = planWith(*model, options, c, *budget);
+    if (out)
+      *out = r;
+    return r && r->peakBytes <= *budget;
+  };
+
   if (maxSeqLen) {
     if (!budget)
       return fail("--max-seq-len needs --memory-budget");
     if (importOptions.inputShapes.size() != 1 || importOptions.inputShapes.begin()->second.size() < 2)
       return fail("--max-seq-len needs one --shape NAME=BxS... whose dim 1 is the sequence");
     std::string input = importOptions.inputShapes.begin()->first;
-    auto fits = [&](int64_t seq) {
-      std::optional<MemoryReport> r = planAtSequenceLength(*model, importOptions, input, seq, *budget);
-      return r && r->peakBytes <= *budget;
+    auto atLength = [&](int64_t seq) {
+      ImportOptions options = importOptions;
+      options.inputShapes[input][1] = seq;
+      return options;
     };
+    // The search uses the configuration that saves the most (the last);
+    // the shortest list prefix that fits the longest length is reported.
+    auto fits = [&](int64_t seq) { return fitsWith(atLength(seq), configs.back()); };
     if (!fits(1))
       return fail("even a sequence of 1 does not fit in --memory-budget " + formatBytes(*budget));
     int64_t lo = 1, hi = 2; // fits(lo), search for the first hi that does not fit
@@ -347,19 +417,36 @@ int main(int argc, char **argv) {
       int64_t mid = lo + (hi - lo) / 2;
       (fits(mid) ? lo : hi) = mid;
     }
-    MemoryReport best = *planAtSequenceLength(*model, importOptions, input, lo, *budget);
-    outs() << "max_seq_len: " << lo << " (peak " << formatBytes(best.peakBytes) << " of "
-           << formatBytes(*budget) << ")\n";
+    std::optional<MemoryReport> best;
+    MemoryConfig chosen = configs.back();
+    for (const MemoryConfig &c : configs)
+      if (fitsWith(atLength(lo), c, &best)) {
+        chosen = c;
+        break;
+      }
+    outs() << "max_seq_len: " << lo << " (peak " << formatBytes(best->peakBytes) << " of "
+           << formatBytes(*budget) << "; " << describeConfig(chosen) << ")\n";
     if (!reportJson.empty()) {
       std::error_code ec;
       raw_fd_ostream os(reportJson, ec);
       if (ec)
         return fail(reportJson + ": " + ec.message());
-      std::string json = memoryReportJson(best);
+      std::string json = withConfig(memoryReportJson(*best), chosen);
       json.insert(json.find('{') + 1, "\n  \"max_seq_len\": " + std::to_string(lo) + ",");
       os << json << "\n";
     }
     return 0;
+  }
+
+  MemoryConfig config = configs.front();
+  if (chunkingAuto) {
+    config = configs.back(); // when nothing fits, the budget check below says so
+    for (const MemoryConfig &c : configs)
+      if (fitsWith(importOptions, c)) {
+        config = c;
+        break;
+      }
+    outs() << "mini-sequence: " << describeConfig(config) << "\n";
   }
 
   mlir::MLIRContext context;
@@ -392,7 +479,7 @@ int main(int argc, char **argv) {
 
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
-  addPipeline(pm, frozenNames, budget.value_or(0));
+  addPipeline(pm, frozenNames, budget.value_or(0), config);
   if (failed(pm.run(*module)))
     return fail("compilation failed (see the errors above)");
   if (emit == Stage::Lc)
@@ -423,7 +510,7 @@ int main(int argc, char **argv) {
     raw_fd_ostream os(reportJson, ec);
     if (ec)
       return fail(reportJson + ": " + ec.message());
-    os << memoryReportJson(r) << "\n";
+    os << withConfig(memoryReportJson(r), config) << "\n";
     return 0;
   };
   if (budget || planOnly) {
