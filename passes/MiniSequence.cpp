@@ -75,10 +75,11 @@ FailureOr<RowWiseRegion> collectRowWise(Value root, Operation *top, std::string 
       region.x = mm.getLhs();
       continue;
     }
-    bool elementwise = def && def->getNumResults() == 1 &&
-                       (def->hasTrait<OpTrait::SameOperandsAndResultType>() ||
-                        isa<lc::AddOp, lc::SubOp, lc::MulOp, lc::DivOp, lc::MaxOp, lc::MinOp,
-                            lc::PowOp>(def));
+    bool elementwise =
+        def && isa<lc::AddOp, lc::SubOp, lc::MulOp, lc::DivOp, lc::MaxOp, lc::MinOp, lc::PowOp,
+                   lc::NegOp, lc::AbsOp, lc::ReluOp, lc::ExpOp, lc::LogOp, lc::SqrtOp,
+                   lc::ReciprocalOp, lc::TanhOp, lc::ErfOp, lc::SigmoidOp, lc::SoftplusOp,
+                   lc::CosOp, lc::SinOp, lc::IdentityOp, lc::CastOp>(def);
     if (!elementwise) {
       why = def ? "its hidden activation passes through '" + def->getName().getStringRef().str() +
                       "', which is not a projection by a weight or an elementwise op"
@@ -166,6 +167,8 @@ struct MiniSequencePass : impl::LcMiniSequenceBase<MiniSequencePass> {
   }
   LogicalResult chunkLossHead(lc::CrossEntropyOp loss);
   LogicalResult chunkMlp(lc::MatMulOp down);
+  LogicalResult chunkFusedMlp(lc::GatedMlpOp mlp);
+  LogicalResult wrapRowWise(RowWiseRegion &region, Operation *top);
 };
 
 /// cross_entropy(h W, targets) -> sum over chunks of the chunk's summed token
@@ -290,37 +293,58 @@ LogicalResult MiniSequencePass::chunkMlp(lc::MatMulOp down) {
         region->weights.insert(operand);
   }
   region->weights.insert(down.getRhs());
-  Value x = region->x;
+  if (failed(wrapRowWise(*region, top))) {
+    remark(down, "projection left alone: an op of it cannot be re-typed for chunks of rows");
+    return failure();
+  }
+  return success();
+}
+
+/// lc.gated_mlp (lc-fuse-gated-mlp's op) is row-wise as a whole.
+LogicalResult MiniSequencePass::chunkFusedMlp(lc::GatedMlpOp mlp) {
+  RowWiseRegion region;
+  region.x = mlp.getInput();
+  region.ops.insert(mlp);
+  for (Value w : mlp->getOperands().drop_front()) {
+    if (!isWeightLike(w)) {
+      remark(mlp, "gated MLP left alone: its weights depend on the step's inputs");
+      return failure();
+    }
+    region.weights.insert(w);
+  }
+  return wrapRowWise(region, mlp);
+}
+
+/// Replaces `region` (ending at `top`) by a mini_sequence over x's rows.
+LogicalResult MiniSequencePass::wrapRowWise(RowWiseRegion &region, Operation *top) {
+  Value x = region.x;
   auto xType = tensorType(x);
   int64_t d = xType.getShape().back();
   int64_t rows = xType.getNumElements() / std::max<int64_t>(d, 1);
   if (xType.getRank() < 1 || rows < 1)
     return failure();
-
   OpBuilder b(top);
   Location loc = top->getLoc();
   // Weights read by the region become whole inputs; 1-D weights (biases)
   // broadcast along rows exactly as before.
   SmallVector<Value> inputs{reshapeTo(b, loc, x, {rows, d})}, bodyInputs{x};
   SmallVector<bool> split{true};
-  for (Value w : region->weights) {
+  for (Value w : region.weights) {
     inputs.push_back(w);
     bodyInputs.push_back(w);
     split.push_back(false);
   }
   // The body computes on [chunk, d] rows: x's block argument stands for x.
   // A rank > 2 x is flattened first, so the body sees rank-2 activations.
-  SmallVector<Operation *> ordered = inProgramOrder(region->ops);
+  SmallVector<Operation *> ordered = inProgramOrder(region.ops);
   auto outType = tensorType(top->getResult(0));
   int64_t out = outType.getShape().back();
   auto loopType = RankedTensorType::get({rows, out}, outType.getElementType());
   lc::MiniSequenceOp loop =
       buildLoop(b, loc, chunks, inputs, split, bodyInputs, ordered, loopType, /*sum=*/false,
                 [&](OpBuilder &, IRMapping &m) { return m.lookup(top->getResult(0)); });
-  if (!loop) {
-    remark(down, "projection left alone: an op of it cannot be re-typed for chunks of rows");
+  if (!loop)
     return failure();
-  }
   top->getResult(0).replaceAllUsesWith(reshapeTo(b, loc, loop.getResult(0), outType.getShape()));
   for (Operation *op : llvm::reverse(ordered))
     if (op->use_empty())
@@ -335,12 +359,17 @@ void MiniSequencePass::runOnOperation() {
   }
   SmallVector<lc::CrossEntropyOp> losses;
   SmallVector<lc::MatMulOp> projections;
+  SmallVector<lc::GatedMlpOp> fusedMlps;
   for (Operation &op : getOperation().getBody().front()) {
     if (auto loss = dyn_cast<lc::CrossEntropyOp>(op))
       losses.push_back(loss);
     else if (auto mm = dyn_cast<lc::MatMulOp>(op))
       projections.push_back(mm);
+    else if (auto fused = dyn_cast<lc::GatedMlpOp>(op))
+      fusedMlps.push_back(fused);
   }
+  for (lc::GatedMlpOp mlp : fusedMlps)
+    (void)chunkFusedMlp(mlp);
   // The LM head first: its projection is not an MLP's.
   llvm::DenseSet<Operation *> heads;
   for (lc::CrossEntropyOp loss : losses) {

@@ -92,6 +92,7 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
   PassManager pm(&context);
   pm.addPass(createLcAutodiff());
   pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createLcLowerMiniSequence()); // a no-op without chunks
   ASSERT_TRUE(succeeded(pm.run(*module))) << "lc-autodiff failed";
 
   // Random parameter values.
@@ -332,6 +333,38 @@ func.func @main(%ids: tensor<2x4xi64>) -> tensor<f64> {
 func.func @main(%ids: tensor<6xi64>) -> tensor<f64> {
   %logits = lc.param "logits" : tensor<6x5xf64>
   %l = lc.cross_entropy %logits, %ids {shift = 0 : i64, reduction = 1 : i64} : tensor<6x5xf64>, tensor<6xi64> -> tensor<f64>
+  return %l : tensor<f64>
+})", {}, -2, 2});
+  all.back().arguments.push_back(indices({6}, {1, 4, -100, 2, 0, 3}));
+  // Mini-sequences: an MLP over 3 uneven chunks of 7 rows (concatenated
+  // result) and an LM head + summed loss (summed result, integer labels).
+  all.push_back({"mini_sequence_mlp", R"(
+func.func @main() -> tensor<7x3xf64> {
+  %x = lc.param "x" : tensor<7x4xf64>
+  %w1 = lc.param "w1" : tensor<4x5xf64>
+  %b1 = lc.param "b1" : tensor<5xf64>
+  %w2 = lc.param "w2" : tensor<5x3xf64>
+  %y = lc.mini_sequence(%x, %w1, %b1, %w2) {chunks = 3 : i64, split = array<i1: true, false, false, false>, sum = array<i1: false>} : (tensor<7x4xf64>, tensor<4x5xf64>, tensor<5xf64>, tensor<5x3xf64>) -> tensor<7x3xf64> {
+  ^bb0(%xc: tensor<3x4xf64>, %v1: tensor<4x5xf64>, %c1: tensor<5xf64>, %v2: tensor<5x3xf64>):
+    %h = lc.matmul %xc, %v1 : tensor<3x4xf64>, tensor<4x5xf64> -> tensor<3x5xf64>
+    %hb = lc.add %h, %c1 : tensor<3x5xf64>, tensor<5xf64> -> tensor<3x5xf64>
+    %s = lc.sigmoid %hb : tensor<3x5xf64>
+    %g = lc.mul %hb, %s : tensor<3x5xf64>, tensor<3x5xf64> -> tensor<3x5xf64>
+    %o = lc.matmul %g, %v2 : tensor<3x5xf64>, tensor<5x3xf64> -> tensor<3x3xf64>
+    lc.yield %o : tensor<3x3xf64>
+  }
+  return %y : tensor<7x3xf64>
+})"});
+  all.push_back({"mini_sequence_lm_head_loss", R"(
+func.func @main(%ids: tensor<6xi64>) -> tensor<f64> {
+  %x = lc.param "x" : tensor<6x4xf64>
+  %w = lc.param "w" : tensor<4x5xf64>
+  %l = lc.mini_sequence(%x, %w, %ids) {chunks = 4 : i64, split = array<i1: true, false, true>, sum = array<i1: true>} : (tensor<6x4xf64>, tensor<4x5xf64>, tensor<6xi64>) -> tensor<f64> {
+  ^bb0(%xc: tensor<2x4xf64>, %wc: tensor<4x5xf64>, %t: tensor<2xi64>):
+    %logits = lc.matmul %xc, %wc : tensor<2x4xf64>, tensor<4x5xf64> -> tensor<2x5xf64>
+    %c = lc.cross_entropy %logits, %t {shift = 0 : i64, reduction = 1 : i64} : tensor<2x5xf64>, tensor<2xi64> -> tensor<f64>
+    lc.yield %c : tensor<f64>
+  }
   return %l : tensor<f64>
 })", {}, -2, 2});
   all.back().arguments.push_back(indices({6}, {1, 4, -100, 2, 0, 3}));

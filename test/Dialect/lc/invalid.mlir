@@ -159,3 +159,58 @@ func.func @scan_dims(%u: tensor<1x16x8xf32>, %a: tensor<6x4xf32>, %b: tensor<1x1
   %y = lc.selective_scan %u, %u, %a, %b, %b : (tensor<1x16x8xf32>, tensor<1x16x8xf32>, tensor<6x4xf32>, tensor<1x16x4xf32>, tensor<1x16x4xf32>) -> tensor<1x16x8xf32>
   return
 }
+
+// -----
+
+func.func @mini_sequence_rows(%x: tensor<6x4xf32>, %y: tensor<5x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{split inputs disagree on their rows: 6 and 5}}
+  %r = lc.mini_sequence(%x, %y) {chunks = 2 : i64, split = array<i1: true, true>, sum = array<i1: false>} : (tensor<6x4xf32>, tensor<5x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<3x4xf32>, %b: tensor<3x4xf32>):
+    lc.yield %a : tensor<3x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
+
+// -----
+
+func.func @mini_sequence_chunk_type(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{body argument 0 is 'tensor<2x4xf32>', expected 'tensor<3x4xf32>'}}
+  %r = lc.mini_sequence(%x) {chunks = 2 : i64, split = array<i1: true>, sum = array<i1: false>} : (tensor<6x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<2x4xf32>):
+    lc.yield %a : tensor<2x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
+
+// -----
+
+func.func @mini_sequence_summed_type(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{yields 'tensor<3x4xf32>' for result 0, expected 'tensor<6x4xf32>'}}
+  %r = lc.mini_sequence(%x) {chunks = 2 : i64, split = array<i1: true>, sum = array<i1: true>} : (tensor<6x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<3x4xf32>):
+    lc.yield %a : tensor<3x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
+
+// -----
+
+func.func @mini_sequence_no_split(%w: tensor<6x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{needs a split input with at least one row}}
+  %r = lc.mini_sequence(%w) {chunks = 2 : i64, split = array<i1: false>, sum = array<i1: true>} : (tensor<6x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<6x4xf32>):
+    lc.yield %a : tensor<6x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
+
+// -----
+
+func.func @mini_sequence_chunks(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{needs at least one chunk, got 0}}
+  %r = lc.mini_sequence(%x) {chunks = 0 : i64, split = array<i1: true>, sum = array<i1: false>} : (tensor<6x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<6x4xf32>):
+    lc.yield %a : tensor<6x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
