@@ -42,19 +42,19 @@ LogicalResult unroll(lc::MiniSequenceOp loop) {
       if (!lc::cloneWithInferredTypes(b, op, mapping))
         return op.emitOpError("cannot be re-typed for a mini-sequence chunk of ")
                << len << " rows";
-    for (auto [i, value] : llvm::enumerate(yield.getValues()))
-      pieces[i].push_back(mapping.lookup(value));
+    // Sums accumulate right after each chunk, so one partial lives at a time.
+    for (auto [i, value] : llvm::enumerate(yield.getValues())) {
+      Value piece = mapping.lookup(value);
+      if (loop.getSum()[i] && !pieces[i].empty())
+        pieces[i].front() = b.create<lc::AddOp>(loop.getLoc(), pieces[i].front(), piece);
+      else
+        pieces[i].push_back(piece);
+    }
   }
   for (auto [i, result] : llvm::enumerate(loop.getResults())) {
     Value combined = pieces[i].front();
-    if (pieces[i].size() > 1) {
-      if (loop.getSum()[i]) {
-        for (Value piece : ArrayRef<Value>(pieces[i]).drop_front())
-          combined = b.create<lc::AddOp>(loop.getLoc(), combined, piece);
-      } else {
-        combined = b.create<lc::ConcatOp>(loop.getLoc(), pieces[i], b.getI64IntegerAttr(0));
-      }
-    }
+    if (pieces[i].size() > 1)
+      combined = b.create<lc::ConcatOp>(loop.getLoc(), pieces[i], b.getI64IntegerAttr(0));
     result.replaceAllUsesWith(combined);
   }
   loop.erase();

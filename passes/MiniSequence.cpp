@@ -124,17 +124,17 @@ Value reshapeTo(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> shape) {
                                  v);
 }
 
-/// Builds `lc.mini_sequence` over `inputs` (the first `numSplit` split) whose
-/// body clones `ops` with `bodyInputs` mapped to the block arguments and
-/// yields what `yieldOf` returns.
+/// Builds `lc.mini_sequence` over `inputs` whose body clones `ops` with
+/// `bodyInputs` mapped to the block arguments and yields what `yieldOf`
+/// returns.
 lc::MiniSequenceOp buildLoop(OpBuilder &b, Location loc, int64_t chunks, ArrayRef<Value> inputs,
                              ArrayRef<bool> split, ArrayRef<Value> bodyInputs,
-                             ArrayRef<Operation *> ops, Type resultType, bool sum,
-                             llvm::function_ref<Value(OpBuilder &, IRMapping &)> yieldOf) {
-  auto loop = b.create<lc::MiniSequenceOp>(loc, TypeRange{resultType}, inputs,
-                                           b.getI64IntegerAttr(chunks),
+                             ArrayRef<Operation *> ops, TypeRange resultTypes,
+                             ArrayRef<bool> sum, DenseI64ArrayAttr gradients,
+                             llvm::function_ref<SmallVector<Value>(OpBuilder &, IRMapping &)> yieldOf) {
+  auto loop = b.create<lc::MiniSequenceOp>(loc, resultTypes, inputs, b.getI64IntegerAttr(chunks),
                                            b.getDenseBoolArrayAttr(split),
-                                           b.getDenseBoolArrayAttr({sum}));
+                                           b.getDenseBoolArrayAttr(sum), gradients);
   Block *block = new Block();
   loop.getBody().push_back(block);
   int64_t chunkRows = loop.getChunkRows();
@@ -242,14 +242,25 @@ LogicalResult MiniSequencePass::chunkLossHead(lc::CrossEntropyOp loss) {
 
   Value x = reshapeTo(b, loc, h, {rows, d});
   Value weight = head.getRhs();
+  // Each chunk makes its logits, its summed loss and, while the logits
+  // exist, their gradient for upstream 1 and what it gives x and the
+  // weight: the backward only scales those, the logits are never recomputed.
   lc::MiniSequenceOp loop = buildLoop(
       b, loc, chunks, {x, weight, labels}, {true, false, true}, {x, weight, labels}, {},
-      scalarFloat, /*sum=*/true, [&](OpBuilder &inner, IRMapping &m) -> Value {
-        Value chunkLogits = inner.create<lc::MatMulOp>(head.getLoc(), m.lookup(x), m.lookup(weight));
-        return inner.create<lc::CrossEntropyOp>(loss.getLoc(), chunkLogits, m.lookup(labels),
-                                                inner.getI64IntegerAttr(0),
-                                                inner.getI64IntegerAttr(ignore),
-                                                inner.getI64IntegerAttr(1));
+      TypeRange{scalarFloat, x.getType(), weight.getType()}, {true, false, true},
+      b.getDenseI64ArrayAttr({1, 2, -1}), [&](OpBuilder &inner, IRMapping &m) {
+        Value xc = m.lookup(x), w = m.lookup(weight);
+        Value chunkLogits = inner.create<lc::MatMulOp>(head.getLoc(), xc, w);
+        auto lossAndGrad = inner.create<lc::CrossEntropyAndGradOp>(
+            loss.getLoc(), chunkLogits, m.lookup(labels), inner.getI64IntegerAttr(ignore));
+        Value dlogits = lossAndGrad.getDlogits();
+        Value dx = inner.create<lc::GemmOp>(head.getLoc(), dlogits, w, nullptr,
+                                            inner.getF64FloatAttr(1.0), inner.getF64FloatAttr(1.0),
+                                            inner.getBoolAttr(false), inner.getBoolAttr(true));
+        Value dw = inner.create<lc::GemmOp>(head.getLoc(), xc, dlogits, nullptr,
+                                            inner.getF64FloatAttr(1.0), inner.getF64FloatAttr(1.0),
+                                            inner.getBoolAttr(true), inner.getBoolAttr(false));
+        return SmallVector<Value>{lossAndGrad.getLoss(), dx, dw};
       });
   if (!loop)
     return failure();
@@ -340,9 +351,11 @@ LogicalResult MiniSequencePass::wrapRowWise(RowWiseRegion &region, Operation *to
   auto outType = tensorType(top->getResult(0));
   int64_t out = outType.getShape().back();
   auto loopType = RankedTensorType::get({rows, out}, outType.getElementType());
-  lc::MiniSequenceOp loop =
-      buildLoop(b, loc, chunks, inputs, split, bodyInputs, ordered, loopType, /*sum=*/false,
-                [&](OpBuilder &, IRMapping &m) { return m.lookup(top->getResult(0)); });
+  lc::MiniSequenceOp loop = buildLoop(b, loc, chunks, inputs, split, bodyInputs, ordered,
+                                      TypeRange{loopType}, {false}, DenseI64ArrayAttr(),
+                                      [&](OpBuilder &, IRMapping &m) {
+                                        return SmallVector<Value>{m.lookup(top->getResult(0))};
+                                      });
   if (!loop)
     return failure();
   top->getResult(0).replaceAllUsesWith(reshapeTo(b, loc, loop.getResult(0), outType.getShape()));

@@ -509,6 +509,16 @@ LogicalResult CrossEntropyGradOp::inferReturnTypes(MLIRContext *, std::optional<
   return success();
 }
 
+LogicalResult CrossEntropyAndGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                      Adaptor adaptor,
+                                                      SmallVectorImpl<Type> &results) {
+  if (failed(checkCrossEntropyShapes(loc, adaptor.getLogits(), adaptor.getTargets(), 0)))
+    return failure();
+  results.push_back(RankedTensorType::get({}, elementTypeOf(adaptor.getLogits())));
+  results.push_back(adaptor.getLogits().getType());
+  return success();
+}
+
 LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                                 Adaptor adaptor, SmallVectorImpl<Type> &results) {
   results.push_back(adaptor.getInput().getType());

@@ -439,6 +439,23 @@ def Lc_AttentionGradOp : Lc_BackwardOp<"attention_grad", [InferTypeOpAdaptor]> {
   }];
 }
 
+def Lc_CrossEntropyAndGradOp : Lc_BackwardOp<"cross_entropy_and_grad", [InferTypeOpAdaptor]> {
+  let summary = "Summed token cross-entropy and its gradient in one pass over the logits";
+  let description = [{
+    logits [rows, V] scored against targets [rows] (no shift; rows whose
+    target is `ignore_index` do not count): `loss` = the sum over counted
+    rows of logsumexp(row) - row[target], `dlogits` = its gradient
+    (softmax - onehot on counted rows, 0 elsewhere). The chunk body of
+    lc-mini-sequence's LM head: the gradient is made while the logits exist,
+    so they are never recomputed.
+  }];
+  let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Lc_FloatTensor:$loss, Lc_FloatTensor:$dlogits);
+  let assemblyFormat = [{
+    $logits `,` $targets attr-dict `:` functional-type(operands, results)
+  }];
+}
 def Lc_CrossEntropyGradOp : Lc_BackwardOp<"cross_entropy_grad", [InferTypeOpAdaptor]> {
   let summary = "Adjoint of cross_entropy: (softmax - onehot) * dloss / count, row by row";
   let arguments = (ins Lc_FloatTensor:$logits, Lc_IndexTensor:$targets, Lc_FloatTensor:$dloss,
@@ -511,11 +528,15 @@ def Lc_MiniSequenceOp : Op<Lc_Dialect, "mini_sequence", [
     Only one chunk's intermediates are live at a time, so an S x 4d MLP
     hidden or S x V logits never exist whole. Its gradient is a second
     mini_sequence that recomputes each chunk's forward and runs its backward
-    (see docs/memory.md). `lc-lower-mini-sequence` unrolls it into static
-    ops before planning.
+    (see docs/memory.md). When the body already computes the gradient of
+    result 0 (a scalar loss) for upstream 1, `gradients` says, per input,
+    which result holds it (-1: none); the op's gradient is then those
+    results scaled by the upstream cotangent, and no second loop is made.
+    `lc-lower-mini-sequence` unrolls it into static ops before planning.
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$chunks,
-                       DenseBoolArrayAttr:$split, DenseBoolArrayAttr:$sum);
+                       DenseBoolArrayAttr:$split, DenseBoolArrayAttr:$sum,
+                       OptionalAttr<DenseI64ArrayAttr>:$gradients);
   let results = (outs Variadic<AnyRankedTensor>:$outputs);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{

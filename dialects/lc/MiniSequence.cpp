@@ -73,6 +73,24 @@ LogicalResult MiniSequenceOp::verify() {
   auto yield = dyn_cast<YieldOp>(body.getTerminator());
   if (!yield || yield.getValues().size() != getOutputs().size())
     return emitOpError("body must yield one value per result");
+  if (std::optional<ArrayRef<int64_t>> gradients = getGradients()) {
+    if (gradients->size() != getInputs().size())
+      return emitOpError("gradients has ") << gradients->size() << " entries for "
+                                           << getInputs().size() << " inputs";
+    if (getOutputs().empty() || cast<RankedTensorType>(getOutputs()[0].getType()).getRank() != 0 ||
+        !getSum()[0])
+      return emitOpError("with gradients, result 0 must be a summed scalar");
+    for (auto [i, r] : llvm::enumerate(*gradients)) {
+      if (r < 0)
+        continue;
+      if (r == 0 || r >= int64_t(getOutputs().size()) ||
+          getOutputs()[r].getType() != getInputs()[i].getType() ||
+          getSum()[r] == getSplit()[i])
+        return emitOpError("gradient of input ")
+               << i << " must be a result (other than 0) of its type, concatenated for a split "
+               << "input and summed for a whole one";
+    }
+  }
   for (auto [i, value] : llvm::enumerate(yield.getValues())) {
     Type result = getOutputs()[i].getType();
     auto yielded = cast<RankedTensorType>(value.getType());
@@ -93,6 +111,16 @@ LogicalResult MiniSequenceOp::verify() {
 /// for split inputs and summed over chunks for whole ones (the weights).
 LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
+  if (std::optional<ArrayRef<int64_t>> gradients = getGradients()) {
+    // The body made them for upstream 1: scale by the upstream cotangent.
+    grads.assign(getInputs().size(), Value());
+    if (dys.empty() || !dys[0])
+      return success();
+    for (auto [i, r] : llvm::enumerate(*gradients))
+      if (r > 0)
+        grads[i] = b.mul(getResult(unsigned(r)), dys[0]);
+    return success();
+  }
   SmallVector<Value> inputs(getInputs());
   SmallVector<bool> split(getSplit());
   SmallVector<unsigned> seeded;
@@ -113,7 +141,8 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
     }
   auto backward = b.b.create<MiniSequenceOp>(b.loc, resultTypes, inputs, getChunksAttr(),
                                              b.b.getDenseBoolArrayAttr(split),
-                                             b.b.getDenseBoolArrayAttr(summed));
+                                             b.b.getDenseBoolArrayAttr(summed),
+                                             DenseI64ArrayAttr());
   Block *block = new Block();
   backward.getBody().push_back(block);
   int64_t chunk = getChunkRows();

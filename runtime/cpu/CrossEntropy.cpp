@@ -178,9 +178,62 @@ Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
   });
 }
 
+/// The summed loss and its gradient (dloss = 1) in one pass per row: the
+/// row's exponentials go into dlogits, then become softmax - onehot.
+Status crossEntropyAndGradKernel(const std::vector<TensorRef> &inputs,
+                                 const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const char *op = "cross_entropy_and_grad";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs, 2); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
+                  &dx = outputs[1];
+  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
+    return s;
+  if (Status s = checkDType(op, "dlogits", dx.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "dlogits", dx.shape, logits.shape); !s)
+    return s;
+  AttrMap unshifted = attrs;
+  unshifted.set("shift", int64_t(0));
+  LabelledRows lr;
+  if (Status s = resolveLabels(op, logits, targets, unshifted, lr); !s)
+    return s;
+  return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *px = logits.as<T>();
+    T *pd = dx.as<T>();
+    const int64_t rows = lr.rows, v = lr.vocab;
+    const int64_t *label = lr.label.data();
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (           \
+        rows > 1 && rows * v >= kParallelGrain)
+    for (int64_t r = 0; r < rows; ++r) {
+      T *out = pd + r * v;
+      if (label[r] < 0) {
+        std::fill(out, out + v, T(0));
+        continue;
+      }
+      const T *row = px + r * v;
+      double max, sum;
+      total += rowLogSumExp(row, v, max, sum, out) - double(row[label[r]]);
+      const double k = 1.0 / sum;
+      const double pl = double(out[label[r]]);
+#pragma omp simd
+      for (int64_t i = 0; i < v; ++i)
+        out[i] = T(double(out[i]) * k);
+      out[label[r]] = T(pl * k - 1.0);
+    }
+    *loss.as<T>() = T(total);
+    return Status();
+  });
+}
+
 } // namespace
 
 void addCrossEntropyKernels(KernelTable &table) {
+  table.push_back({"cross_entropy_and_grad", crossEntropyAndGradKernel});
   table.insert(table.end(), {
                                 {"cross_entropy", crossEntropyKernel},
                                 {"cross_entropy_grad", crossEntropyGradKernel},

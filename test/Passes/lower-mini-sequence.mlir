@@ -10,12 +10,12 @@
 // CHECK: %[[S1:.*]] = lc.slice %arg0 {sizes = array<i64: 3, 4>, starts = array<i64: 3, 0>,
 // CHECK: %[[H1:.*]] = lc.matmul %[[S1]]
 // CHECK: %[[R1:.*]] = lc.reduce_sum %[[H1]]
+// CHECK: %[[SUM01:.*]] = lc.add %[[R0]], %[[R1]]
 // CHECK: %[[S2:.*]] = lc.slice %arg0 {sizes = array<i64: 1, 4>, starts = array<i64: 6, 0>,
 // CHECK: %[[H2:.*]] = lc.matmul %[[S2]], {{.*}} -> tensor<1x2xf32>
 // CHECK: %[[R2:.*]] = lc.reduce_sum %[[H2]]
-// CHECK: %[[CAT:.*]] = lc.concat %[[H0]], %[[H1]], %[[H2]] {axis = 0 : i64} : (tensor<3x2xf32>, tensor<3x2xf32>, tensor<1x2xf32>) -> tensor<7x2xf32>
-// CHECK: %[[SUM01:.*]] = lc.add %[[R0]], %[[R1]]
 // CHECK: %[[SUM:.*]] = lc.add %[[SUM01]], %[[R2]]
+// CHECK: %[[CAT:.*]] = lc.concat %[[H0]], %[[H1]], %[[H2]] {axis = 0 : i64} : (tensor<3x2xf32>, tensor<3x2xf32>, tensor<1x2xf32>) -> tensor<7x2xf32>
 // CHECK: return %[[CAT]], %[[SUM]]
 // CHECK-NOT: lc.mini_sequence
 func.func @main(%x: tensor<7x4xf32>) -> (tensor<7x2xf32>, tensor<f32>) {

@@ -69,7 +69,9 @@ func.func @fused_gated_mlp(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
 
 // LM head + next-token loss: per row labels (the next token; the last row of
 // each sequence ignored), the global count of counted labels, and the chunks'
-// summed losses divided by it. No [2, 5, 32] logits remain.
+// summed losses divided by it. Each chunk also makes, while its logits exist,
+// their gradient and what it gives x and the weight (results 1 and 2, the
+// op's `gradients`). No [2, 5, 32] logits remain.
 // CHECK-LABEL: func.func @lm_head_loss
 // CHECK: %[[NEXT:.*]] = lc.slice %arg1 {sizes = array<i64: 2, 4>, starts = array<i64: 0, 1>, steps = array<i64: 1, 1>}
 // CHECK: %[[PAD:.*]] = lc.constant dense<-100> : tensor<2x1xi64>
@@ -77,12 +79,14 @@ func.func @fused_gated_mlp(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
 // CHECK: %[[LABELS:.*]] = lc.reshape %[[SHIFTED]] : tensor<2x5xi64> -> tensor<10xi64>
 // CHECK: %[[COUNT:.*]] = lc.reduce_sum
 // CHECK: %[[DENOM:.*]] = lc.max %[[COUNT]]
-// CHECK: %[[SUM:.*]] = lc.mini_sequence({{.*}}, %[[LABELS]]) {chunks = 4 : i64, split = array<i1: true, false, true>, sum = array<i1: true>} : (tensor<10x4xf32>, tensor<4x32xf32>, tensor<10xi64>) -> tensor<f32> {
+// CHECK: %[[SUM:.*]]:3 = lc.mini_sequence({{.*}}, %[[LABELS]]) {chunks = 4 : i64, gradients = array<i64: 1, 2, -1>, split = array<i1: true, false, true>, sum = array<i1: true, false, true>} : (tensor<10x4xf32>, tensor<4x32xf32>, tensor<10xi64>) -> (tensor<f32>, tensor<10x4xf32>, tensor<4x32xf32>) {
 // CHECK: ^bb0(%[[XC:.*]]: tensor<3x4xf32>, %[[W:.*]]: tensor<4x32xf32>, %[[T:.*]]: tensor<3xi64>):
 // CHECK: %[[LOGITS:.*]] = lc.matmul %[[XC]], %[[W]] : tensor<3x4xf32>, tensor<4x32xf32> -> tensor<3x32xf32>
-// CHECK: %[[L:.*]] = lc.cross_entropy %[[LOGITS]], %[[T]] {reduction = 1 : i64, shift = 0 : i64}
-// CHECK: lc.yield %[[L]] : tensor<f32>
-// CHECK: lc.div %[[SUM]], %[[DENOM]]
+// CHECK: %[[L:.*]], %[[DL:.*]] = lc.cross_entropy_and_grad %[[LOGITS]], %[[T]]
+// CHECK: %[[DX:.*]] = lc.gemm %[[DL]], %[[W]] {trans_b = true}
+// CHECK: %[[DW:.*]] = lc.gemm %[[XC]], %[[DL]] {trans_a = true}
+// CHECK: lc.yield %[[L]], %[[DX]], %[[DW]] : tensor<f32>, tensor<3x4xf32>, tensor<4x32xf32>
+// CHECK: lc.div %[[SUM]]#0, %[[DENOM]]
 // CHECK-NOT: tensor<2x5x32xf32>
 func.func @lm_head_loss(%h: tensor<2x5x4xf32>, %ids: tensor<2x5xi64>) -> tensor<f32> {
   %w = lc.param "output.weight" : tensor<4x32xf32>

@@ -72,7 +72,7 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "reduce_mean", "reduce_max", "trilu",         "range",
       "fill",        "layer_norm", "selective_scan", "cumsum",
       "slice_scatter", "scatter_add", "layer_norm_grad",
-      "selective_scan_grad", "cross_entropy", "cross_entropy_grad",
+      "selective_scan_grad", "cross_entropy", "cross_entropy_grad", "cross_entropy_and_grad",
       "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad", "gated_mlp", "gated_mlp_grad",
       "attention",   "attention_grad"};
   EXPECT_EQ(names.size(), std::size(expected));
@@ -1136,6 +1136,38 @@ TEST(InPlaceKernels, SameResultWhenTheOutputIsAnInput) {
   expectSame("reshape", a, flat);
   EXPECT_FALSE(cpuKernelAllowsInPlace("matmul"));
   EXPECT_FALSE(cpuKernelAllowsInPlace("softmax"));
+}
+
+} // namespace
+} // namespace longctx
+
+namespace longctx {
+namespace {
+
+using namespace kerneltest;
+
+/// cross_entropy_and_grad = cross_entropy{shift 0, reduction sum} and
+/// cross_entropy_grad of it for dloss = 1, in one pass.
+TEST(CrossEntropyAndGrad, EqualsLossAndGradient) {
+  Tensor logits = randomTensor<double>({5, 7}, -3.0, 3.0, 11);
+  Tensor targets(DType::I64, {5});
+  const int64_t labels[] = {3, -100, 0, 6, 2};
+  std::copy(std::begin(labels), std::end(labels), targets.as<int64_t>());
+  AttrMap sum;
+  sum.set("shift", int64_t(0));
+  sum.set("reduction", int64_t(1));
+  Tensor loss(DType::F64, {}), one(DType::F64, {}), grad(DType::F64, {5, 7});
+  runOk("cross_entropy", {&logits, &targets}, loss, sum);
+  *one.as<double>() = 1.0;
+  runOk("cross_entropy_grad", {&logits, &targets, &one}, grad, sum);
+  Tensor fusedLoss(DType::F64, {}), fusedGrad(DType::F64, {5, 7});
+  ASSERT_TRUE(runMulti("cross_entropy_and_grad", {&logits, &targets}, {&fusedLoss, &fusedGrad}).ok());
+  EXPECT_NEAR(*fusedLoss.as<double>(), *loss.as<double>(), 1e-12);
+  for (int64_t i = 0; i < grad.numElements(); ++i)
+    EXPECT_NEAR(fusedGrad.as<double>()[i], grad.as<double>()[i], 1e-12) << i;
+  // The ignored row has no gradient.
+  for (int64_t i = 7; i < 14; ++i)
+    EXPECT_EQ(fusedGrad.as<double>()[i], 0.0);
 }
 
 } // namespace

@@ -368,6 +368,23 @@ func.func @main(%ids: tensor<6xi64>) -> tensor<f64> {
   return %l : tensor<f64>
 })", {}, -2, 2});
   all.back().arguments.push_back(indices({6}, {1, 4, -100, 2, 0, 3}));
+  // The LM head loop as lc-mini-sequence builds it: the gradient is made in
+  // the forward (`gradients`), the backward only scales it.
+  all.push_back({"mini_sequence_precomputed_gradients", R"(
+func.func @main(%ids: tensor<7xi64>) -> tensor<f64> {
+  %x = lc.param "x" : tensor<7x4xf64>
+  %w = lc.param "w" : tensor<4x5xf64>
+  %l:3 = lc.mini_sequence(%x, %w, %ids) {chunks = 3 : i64, split = array<i1: true, false, true>, sum = array<i1: true, false, true>, gradients = array<i64: 1, 2, -1>} : (tensor<7x4xf64>, tensor<4x5xf64>, tensor<7xi64>) -> (tensor<f64>, tensor<7x4xf64>, tensor<4x5xf64>) {
+  ^bb0(%xc: tensor<3x4xf64>, %wc: tensor<4x5xf64>, %t: tensor<3xi64>):
+    %logits = lc.matmul %xc, %wc : tensor<3x4xf64>, tensor<4x5xf64> -> tensor<3x5xf64>
+    %c, %dl = lc.cross_entropy_and_grad %logits, %t : (tensor<3x5xf64>, tensor<3xi64>) -> (tensor<f64>, tensor<3x5xf64>)
+    %dx = lc.gemm %dl, %wc {trans_b = true} : (tensor<3x5xf64>, tensor<4x5xf64>) -> tensor<3x4xf64>
+    %dw = lc.gemm %xc, %dl {trans_a = true} : (tensor<3x4xf64>, tensor<3x5xf64>) -> tensor<4x5xf64>
+    lc.yield %c, %dx, %dw : tensor<f64>, tensor<3x4xf64>, tensor<4x5xf64>
+  }
+  return %l#0 : tensor<f64>
+})", {}, -2, 2});
+  all.back().arguments.push_back(indices({7}, {1, 4, -100, 2, 0, 3, 3}));
   all.push_back({"attention_causal", R"(
 func.func @main(%mask: tensor<4x4xi1>) -> tensor<2x4x3xf64> {
   %q = lc.param "q" : tensor<2x4x3xf64>
