@@ -422,6 +422,15 @@ LogicalResult SelectiveScanOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   return success();
 }
 
+LogicalResult SelectiveScanStateOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
+                                             SmallVectorImpl<Value> &grads) {
+  auto grad = b.b.create<SelectiveScanStateGradOp>(b.loc, dys[0], dys[1], getU(), getDelta(),
+                                                   getA(), getB(), getC(), getH0());
+  grads.assign({grad.getDu(), grad.getDdelta(), grad.getDa(), grad.getDb(), grad.getDc(),
+                grad.getDh0()});
+  return success();
+}
+
 LogicalResult CrossEntropyOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   grads.assign({b.b.create<CrossEntropyGradOp>(b.loc, getLogits(), getTargets(), dys[0],

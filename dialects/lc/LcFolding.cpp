@@ -243,3 +243,6 @@ LC_FOLD_BY_EVALUATION(GatedMlpOp)
 
 // Multi-result ops are not folded (no constant attention appears in practice).
 LogicalResult AttentionOp::fold(FoldAdaptor, SmallVectorImpl<OpFoldResult> &) { return failure(); }
+LogicalResult SelectiveScanStateOp::fold(FoldAdaptor, SmallVectorImpl<OpFoldResult> &) {
+  return failure();
+}

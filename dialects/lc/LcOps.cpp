@@ -527,6 +527,34 @@ LogicalResult LayerNormGradOp::inferReturnTypes(MLIRContext *, std::optional<Loc
   return success();
 }
 
+LogicalResult SelectiveScanStateOp::inferReturnTypes(MLIRContext *context,
+                                                     std::optional<Location> loc, Adaptor adaptor,
+                                                     SmallVectorImpl<Type> &results) {
+  SelectiveScanOp::Adaptor scan(adaptor.getOperands().take_front(5));
+  if (failed(SelectiveScanOp::inferReturnTypes(context, loc, scan, results)))
+    return failure();
+  auto u = cast<RankedTensorType>(adaptor.getU().getType());
+  auto a = cast<RankedTensorType>(adaptor.getA().getType());
+  auto state = RankedTensorType::get({u.getDimSize(0), u.getDimSize(2), a.getDimSize(1)},
+                                     u.getElementType());
+  if (adaptor.getH0().getType() != state)
+    return emitInferError(loc, "selective_scan_state expects h0 " + shapeString(state.getShape()) +
+                                   ", got " +
+                                   shapeString(cast<RankedTensorType>(adaptor.getH0().getType())
+                                                   .getShape()));
+  results.push_back(state);
+  return success();
+}
+
+LogicalResult SelectiveScanStateGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                                         Adaptor adaptor,
+                                                         SmallVectorImpl<Type> &results) {
+  for (Value v : {adaptor.getU(), adaptor.getDelta(), adaptor.getA(), adaptor.getB(),
+                  adaptor.getC(), adaptor.getH0()})
+    results.push_back(v.getType());
+  return success();
+}
+
 LogicalResult SelectiveScanGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                                     Adaptor adaptor,
                                                     SmallVectorImpl<Type> &results) {

@@ -398,6 +398,31 @@ def Lc_LayerNormGradOp : Lc_BackwardOp<"layer_norm_grad", [InferTypeOpAdaptor]> 
   let assemblyFormat = "$dy `,` $input `,` $scale attr-dict `:` functional-type(operands, results)";
 }
 
+def Lc_SelectiveScanStateOp : Lc_Op<"selective_scan_state", [InferTypeOpAdaptor]> {
+  let summary = "selective_scan from a given initial state, also returning the final state";
+  let description = [{
+    As `lc.selective_scan`, with `h_0 = h0` ([B, E, N]) instead of zeros;
+    `final_state` is `h_S`. One time shard of a longer scan: shards chained by
+    their states equal the whole scan (adjoint sharding's building block).
+  }];
+  let arguments = (ins Lc_FloatTensor:$u, Lc_FloatTensor:$delta, Lc_FloatTensor:$a,
+                       Lc_FloatTensor:$b, Lc_FloatTensor:$c, Lc_FloatTensor:$h0);
+  let results = (outs Lc_FloatTensor:$output, Lc_FloatTensor:$final_state);
+  let assemblyFormat = [{
+    $u `,` $delta `,` $a `,` $b `,` $c `,` $h0 attr-dict `:` functional-type(operands, results)
+  }];
+}
+def Lc_SelectiveScanStateGradOp : Lc_BackwardOp<"selective_scan_state_grad", [InferTypeOpAdaptor]> {
+  let summary = "Adjoint of selective_scan_state: the reverse scan from the final state's cotangent";
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$dfinal_state, Lc_FloatTensor:$u,
+                       Lc_FloatTensor:$delta, Lc_FloatTensor:$a, Lc_FloatTensor:$b,
+                       Lc_FloatTensor:$c, Lc_FloatTensor:$h0);
+  let results = (outs Lc_FloatTensor:$du, Lc_FloatTensor:$ddelta, Lc_FloatTensor:$da,
+                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc, Lc_FloatTensor:$dh0);
+  let assemblyFormat = [{
+    $dy `,` $dfinal_state `,` $u `,` $delta `,` $a `,` $b `,` $c `,` $h0 attr-dict `:` functional-type(operands, results)
+  }];
+}
 def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAdaptor]> {
   let summary = "Adjoint of selective_scan by the reverse scan of the state adjoint";
   let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$u, Lc_FloatTensor:$delta,

@@ -89,6 +89,11 @@
 //      -> (du, ddelta, dA, dB, dC): the states are kept for the whole sequence
 //      when they fit in 2 MiB per task, else recomputed from checkpoints
 //      every `chunk` steps (default 64; a given chunk > 0 always applies)
+//  selective_scan_state(u, delta, A, Bm, C, h0[B,E,N]) -> (y, final state
+//      [B,E,N]): the scan from state h0 instead of zeros (one time shard)
+//  selective_scan_state_grad(dy, dfinal[B,E,N], u, delta, A, Bm, C, h0)
+//      {chunk} -> (du, ddelta, dA, dB, dC, dh0): the reverse scan starting
+//      from the final state's cotangent
 //  attention_grad(do[B,H,S,Dv], q, k, v, o, lse) {scale, causal}
 //      -> (dq, dk, dv) of q's, k's, v's shapes: the gradient of sum(do * o)
 //      for o, lse from attention with the same attributes (FlashAttention-2
@@ -104,7 +109,11 @@
 //      an error (targets that label no position are not read).
 //  cross_entropy_grad(logits, targets, dloss:rank 0) {shift, ignore_index}
 //      -> dlogits: dloss/count * (softmax(row) - onehot(label)) on counted
-//      rows, 0 on the others
+//      rows, 0 on the others. Both take {reduction 0|1 (0)}: 1 sums over
+//      counted rows instead of averaging (no division by count).
+//  cross_entropy_and_grad(logits[rows, V], targets[rows]) {ignore_index}
+//      -> (loss, dlogits): the summed loss (no shift) and its gradient for
+//      dloss = 1, in one pass per row
 //  adamw_update(param, m, v, grad, lr, step, scale) {beta1 (0.9), beta2
 //      (0.999), epsilon (1e-8), weight_decay (0.01)} -> (param, m, v), in
 //      place: torch.optim.AdamW on g = grad*scale. lr, scale: rank 0 of

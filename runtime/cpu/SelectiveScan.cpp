@@ -10,10 +10,12 @@ namespace {
 /// which then stay in L1, while their states (kChannelBlock x N) do too.
 constexpr int64_t kChannelBlock = 16;
 
+/// `h0` ([batch, e, n], null: zeros) is the state before the first step;
+/// `hLast` (same shape, may be null) receives the state after the last.
 template <typename T>
 void selectiveScan(const T *u, const T *delta, const T *a, const T *bm,
                    const T *c, T *y, int64_t batch, int64_t seq, int64_t e,
-                   int64_t n) {
+                   int64_t n, const T *h0 = nullptr, T *hLast = nullptr) {
   const int64_t blocks = (e + kChannelBlock - 1) / kChannelBlock;
   const int64_t tasks = batch * blocks;
   // Work is batch*seq*E*N exp's; channels (b, e) are independent.
@@ -26,7 +28,11 @@ void selectiveScan(const T *u, const T *delta, const T *a, const T *bm,
       const int64_t b = t / blocks;
       const int64_t e0 = (t % blocks) * kChannelBlock;
       const int64_t e1 = std::min(e, e0 + kChannelBlock);
-      std::fill(state.begin(), state.end(), T(0));
+      const int64_t w = e1 - e0;
+      if (h0)
+        std::copy(h0 + (b * e + e0) * n, h0 + (b * e + e0 + w) * n, state.begin());
+      else
+        std::fill(state.begin(), state.end(), T(0));
       for (int64_t s = 0; s < seq; ++s) {
         const int64_t step = b * seq + s;
         const T *bRow = bm + step * n, *cRow = c + step * n;
@@ -44,6 +50,8 @@ void selectiveScan(const T *u, const T *delta, const T *a, const T *bm,
           yRow[ch] = acc;
         }
       }
+      if (hLast)
+        std::copy(state.begin(), state.begin() + w * n, hLast + (b * e + e0) * n);
     }
   }
 }
@@ -87,25 +95,56 @@ Status resolveScan(
   return Status();
 }
 
-Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
-                           const std::vector<TensorRef> &outputs,
-                           const AttrMap &) {
-  const char *op = "selective_scan";
-  if (Status s = checkArity(op, inputs, 5, 5, outputs); !s)
+/// Checks that `t` is a state [batch, e, n] of the scan's dtype.
+Status checkState(const char *op, const char *name, const TensorRef &t,
+                  const ScanDims &dims, DType dtype) {
+  if (Status s = checkDType(op, name, t.dtype, dtype); !s)
+    return s;
+  return checkShape(op, name, t.shape, {dims.batch, dims.e, dims.n});
+}
+
+/// selective_scan (5 inputs, 1 output) and selective_scan_state (a sixth
+/// input, the initial state, and a second output, the final state).
+Status scanKernel(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs) {
+  const size_t arity = withState ? 6 : 5;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, withState ? 2 : 1); !s)
     return s;
   const TensorRef &y = outputs[0];
   ScanDims dims;
   if (Status s = resolveScan(op, inputs, 0, {{"output", &y}}, dims); !s)
     return s;
+  if (withState) {
+    if (Status s = checkState(op, "h0", inputs[5], dims, y.dtype); !s)
+      return s;
+    if (Status s = checkState(op, "final state", outputs[1], dims, y.dtype); !s)
+      return s;
+  }
   return dispatchFloat(op, y.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
+    if (withState && y.numElements() == 0) // no steps: the state passes through
+      std::copy(inputs[5].as<T>(), inputs[5].as<T>() + inputs[5].numElements(),
+                outputs[1].as<T>());
     if (y.numElements() == 0)
       return Status();
     selectiveScan(inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(),
                   inputs[3].as<T>(), inputs[4].as<T>(), y.as<T>(), dims.batch,
-                  dims.seq, dims.e, dims.n);
+                  dims.seq, dims.e, dims.n, withState ? inputs[5].as<T>() : nullptr,
+                  withState ? outputs[1].as<T>() : nullptr);
     return Status();
   });
+}
+
+Status selectiveScanKernel(const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs,
+                           const AttrMap &) {
+  return scanKernel("selective_scan", false, inputs, outputs);
+}
+
+Status selectiveScanStateKernel(const std::vector<TensorRef> &inputs,
+                                const std::vector<TensorRef> &outputs,
+                                const AttrMap &) {
+  return scanKernel("selective_scan_state", true, inputs, outputs);
 }
 
 //===----------------------------------------------------------------------===//
@@ -138,6 +177,10 @@ template <typename T> struct ScanGrad {
   T *du, *ddelta;
   ScanDims dims;
   int64_t chunkLen; // steps per recomputed chunk
+  /// With a state: the initial state, the final state's cotangent, and the
+  /// initial state's cotangent (all [batch, e, n]); null without.
+  const T *h0 = nullptr, *dhLast = nullptr;
+  T *dh0 = nullptr;
 
   /// Scratch of one thread, reused by its tasks (all double).
   struct Scratch {
@@ -179,17 +222,24 @@ template <typename T> struct ScanGrad {
     sc.ckpt.assign(size_t(chunks * wn), 0.0);
     sc.hist.resize(size_t((chunkLen + 1) * wn));
     sc.decay.resize(size_t(chunkLen * wn));
+    // The state cotangent arriving from after the last step.
     sc.carry.assign(size_t(wn), 0.0);
-    // Checkpoints: ckpt[0] = 0, ckpt[k] = the state after k chunks (carried
-    // in hist[0] / hist[1] meanwhile).
-    double *h0 = sc.hist.data(), *h1 = h0 + wn;
-    std::fill(h0, h0 + wn, 0.0);
+    const int64_t first = (b * e + e0) * n; // this task's slice of a state
+    if (dhLast)
+      for (int64_t i = 0; i < wn; ++i)
+        sc.carry[size_t(i)] = double(dhLast[first + i]);
+    // Checkpoints: ckpt[0] = the initial state, ckpt[k] = the state after k
+    // chunks (carried in hist[0] / hist[1] meanwhile).
+    double *hA = sc.hist.data(), *hB = hA + wn;
+    for (int64_t i = 0; i < wn; ++i)
+      hA[i] = h0 ? double(h0[first + i]) : 0.0;
+    std::copy(hA, hA + wn, sc.ckpt.data());
     for (int64_t chunk = 0; chunk + 1 < chunks; ++chunk) {
       for (int64_t s = chunk * chunkLen; s < (chunk + 1) * chunkLen; ++s) {
-        forwardStep(b * seq + s, e0, w, h0, h1, nullptr);
-        std::swap(h0, h1);
+        forwardStep(b * seq + s, e0, w, hA, hB, nullptr);
+        std::swap(hA, hB);
       }
-      std::copy(h0, h0 + wn, sc.ckpt.data() + (chunk + 1) * wn);
+      std::copy(hA, hA + wn, sc.ckpt.data() + (chunk + 1) * wn);
     }
     for (int64_t chunk = chunks - 1; chunk >= 0; --chunk) {
       const int64_t s0 = chunk * chunkLen;
@@ -230,29 +280,43 @@ template <typename T> struct ScanGrad {
         }
       }
     }
+    // After the first step the carry is exp(delta_0 A) g_0 = dL/dh0.
+    if (dh0)
+      for (int64_t i = 0; i < wn; ++i)
+        dh0[first + i] = T(sc.carry[size_t(i)]);
   }
 };
 
-Status selectiveScanGradKernel(const std::vector<TensorRef> &inputs,
-                               const std::vector<TensorRef> &outputs,
-                               const AttrMap &attrs) {
-  const char *op = "selective_scan_grad";
-  if (Status s = checkArity(op, inputs, 6, 6, outputs, 5); !s)
+/// selective_scan_grad (dy, u, delta, A, B, C) -> (du, ddelta, dA, dB, dC)
+/// and selective_scan_state_grad (dy, d final state, u, delta, A, B, C, h0)
+/// -> (du, ddelta, dA, dB, dC, dh0).
+Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                      const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const size_t arity = withState ? 8 : 6;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, withState ? 6 : 5); !s)
     return s;
   const TensorRef &dy = inputs[0];
+  const size_t first = withState ? 2 : 1; // u's index
   ScanDims dims;
   if (Status s = resolveScan(
-          op, inputs, 1,
+          op, inputs, first,
           {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]}}, dims);
       !s)
     return s;
   const char *names[] = {"dA", "dB", "dC"};
   for (int i = 0; i < 3; ++i) {
-    const TensorRef &want = inputs[3 + i], &got = outputs[2 + i];
+    const TensorRef &want = inputs[first + 2 + i], &got = outputs[2 + i];
     if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
       return s;
     if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
       return s;
+  }
+  if (withState) {
+    for (auto [name, t] : {std::pair<const char *, const TensorRef *>{"d final state", &inputs[1]},
+                           {"h0", &inputs[7]},
+                           {"dh0", &outputs[5]}})
+      if (Status s = checkState(op, name, *t, dims, dy.dtype); !s)
+        return s;
   }
   int64_t chunkLen = attrs.getInt("chunk", 0);
   if (chunkLen < 0)
@@ -266,31 +330,40 @@ Status selectiveScanGradKernel(const std::vector<TensorRef> &inputs,
     using T = decltype(tag);
     const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
     ScanGrad<T> g{dy.as<T>(),
-                  inputs[1].as<T>(),
-                  inputs[2].as<T>(),
-                  inputs[3].as<T>(),
-                  inputs[4].as<T>(),
-                  inputs[5].as<T>(),
+                  inputs[first].as<T>(),
+                  inputs[first + 1].as<T>(),
+                  inputs[first + 2].as<T>(),
+                  inputs[first + 3].as<T>(),
+                  inputs[first + 4].as<T>(),
                   outputs[0].as<T>(),
                   outputs[1].as<T>(),
                   dims,
                   chunkLen};
+    if (withState) {
+      g.dhLast = inputs[1].as<T>();
+      g.h0 = inputs[7].as<T>();
+      g.dh0 = outputs[5].as<T>();
+      if (seq == 0) // no steps: the cotangent passes through
+        std::copy(g.dhLast, g.dhLast + outputs[5].numElements(), g.dh0);
+    }
     const int64_t blocks = (e + kGradChannelBlock - 1) / kGradChannelBlock;
     const int64_t tasks = batch * blocks;
     const bool parallel = batch * seq * e * n >= kParallelGrain && tasks > 1;
     const int threads = parallel ? maxThreads() : 1;
     const int64_t bcSize = batch * seq * n;
     ThreadPartials pB(bcSize, threads), pC(bcSize, threads), pA(e * n, threads);
+    if (seq > 0) {
 #pragma omp parallel if (parallel)
-    {
-      typename ScanGrad<T>::Scratch scratch;
-      double *myB = pB.slot(), *myC = pC.slot(), *myA = pA.slot();
+      {
+        typename ScanGrad<T>::Scratch scratch;
+        double *myB = pB.slot(), *myC = pC.slot(), *myA = pA.slot();
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t b = t / blocks;
-        const int64_t e0 = (t % blocks) * kGradChannelBlock;
-        g.task(b, e0, std::min(kGradChannelBlock, e - e0), scratch, myB, myC,
-               myA);
+        for (int64_t t = 0; t < tasks; ++t) {
+          const int64_t b = t / blocks;
+          const int64_t e0 = (t % blocks) * kGradChannelBlock;
+          g.task(b, e0, std::min(kGradChannelBlock, e - e0), scratch, myB, myC,
+                 myA);
+        }
       }
     }
     pA.reduceInto(outputs[2].as<T>());
@@ -300,6 +373,18 @@ Status selectiveScanGradKernel(const std::vector<TensorRef> &inputs,
   });
 }
 
+Status selectiveScanGradKernel(const std::vector<TensorRef> &inputs,
+                               const std::vector<TensorRef> &outputs,
+                               const AttrMap &attrs) {
+  return scanGradKernel("selective_scan_grad", false, inputs, outputs, attrs);
+}
+
+Status selectiveScanStateGradKernel(const std::vector<TensorRef> &inputs,
+                                    const std::vector<TensorRef> &outputs,
+                                    const AttrMap &attrs) {
+  return scanGradKernel("selective_scan_state_grad", true, inputs, outputs, attrs);
+}
+
 } // namespace
 
 void addSelectiveScanKernels(KernelTable &table) {
@@ -307,6 +392,8 @@ void addSelectiveScanKernels(KernelTable &table) {
                {
                    {"selective_scan", selectiveScanKernel},
                    {"selective_scan_grad", selectiveScanGradKernel},
+                   {"selective_scan_state", selectiveScanStateKernel},
+                   {"selective_scan_state_grad", selectiveScanStateGradKernel},
                });
 }
 

@@ -72,7 +72,8 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "reduce_mean", "reduce_max", "trilu",         "range",
       "fill",        "layer_norm", "selective_scan", "cumsum",
       "slice_scatter", "scatter_add", "layer_norm_grad",
-      "selective_scan_grad", "cross_entropy", "cross_entropy_grad", "cross_entropy_and_grad",
+      "selective_scan_grad", "selective_scan_state", "selective_scan_state_grad",
+      "cross_entropy", "cross_entropy_grad", "cross_entropy_and_grad",
       "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad", "gated_mlp", "gated_mlp_grad",
       "attention",   "attention_grad"};
   EXPECT_EQ(names.size(), std::size(expected));
@@ -1168,6 +1169,103 @@ TEST(CrossEntropyAndGrad, EqualsLossAndGradient) {
   // The ignored row has no gradient.
   for (int64_t i = 7; i < 14; ++i)
     EXPECT_EQ(fusedGrad.as<double>()[i], 0.0);
+}
+
+} // namespace
+} // namespace longctx
+
+namespace longctx {
+namespace {
+
+using namespace kerneltest;
+
+/// A scan cut into two time shards chained by their state equals the whole
+/// scan, forward and backward: the second shard starts from the first's
+/// final state, and the first shard's backward starts from the cotangent
+/// the second shard gives its initial state.
+TEST(SelectiveScanState, ShardsChainedByTheStateEqualTheWholeScan) {
+  const int64_t batch = 2, seq = 7, e = 3, n = 4, cut = 3;
+  Tensor u = randomTensor<double>({batch, seq, e}, -1, 1, 1);
+  Tensor delta = randomTensor<double>({batch, seq, e}, 0.1, 0.9, 2);
+  Tensor a = randomTensor<double>({e, n}, -1, -0.1, 3);
+  Tensor bm = randomTensor<double>({batch, seq, n}, -1, 1, 4);
+  Tensor c = randomTensor<double>({batch, seq, n}, -1, 1, 5);
+  Tensor dy = randomTensor<double>({batch, seq, e}, -1, 1, 6);
+  auto rows = [](const Tensor &t, int64_t from, int64_t count) {
+    Tensor out(t.dtype(), {t.shape()[0], count, t.shape()[2]});
+    const int64_t width = t.shape()[2];
+    for (int64_t b = 0; b < t.shape()[0]; ++b)
+      std::copy(t.as<double>() + (b * t.shape()[1] + from) * width,
+                t.as<double>() + (b * t.shape()[1] + from + count) * width,
+                out.as<double>() + b * count * width);
+    return out;
+  };
+  Tensor whole(DType::F64, {batch, seq, e});
+  runOk("selective_scan", {&u, &delta, &a, &bm, &c}, whole);
+  Tensor zero(DType::F64, {batch, e, n});
+  std::fill(zero.as<double>(), zero.as<double>() + zero.numElements(), 0.0);
+  Tensor u1 = rows(u, 0, cut), d1 = rows(delta, 0, cut), b1 = rows(bm, 0, cut), c1 = rows(c, 0, cut);
+  Tensor u2 = rows(u, cut, seq - cut), d2 = rows(delta, cut, seq - cut),
+         b2 = rows(bm, cut, seq - cut), c2 = rows(c, cut, seq - cut);
+  Tensor y1(DType::F64, {batch, cut, e}), h1(DType::F64, {batch, e, n});
+  Tensor y2(DType::F64, {batch, seq - cut, e}), h2(DType::F64, {batch, e, n});
+  ASSERT_TRUE(runMulti("selective_scan_state", {&u1, &d1, &a, &b1, &c1, &zero}, {&y1, &h1}).ok());
+  ASSERT_TRUE(runMulti("selective_scan_state", {&u2, &d2, &a, &b2, &c2, &h1}, {&y2, &h2}).ok());
+  Tensor wholeFirst = rows(whole, 0, cut), wholeSecond = rows(whole, cut, seq - cut);
+  for (int64_t i = 0; i < y1.numElements(); ++i)
+    EXPECT_NEAR(y1.as<double>()[i], wholeFirst.as<double>()[i], 1e-12);
+  for (int64_t i = 0; i < y2.numElements(); ++i)
+    EXPECT_NEAR(y2.as<double>()[i], wholeSecond.as<double>()[i], 1e-12);
+
+  // Backward: the whole scan's gradients against the chained shards'.
+  Tensor du(DType::F64, {batch, seq, e}), dd(DType::F64, {batch, seq, e}), da(DType::F64, {e, n}),
+      db(DType::F64, {batch, seq, n}), dc(DType::F64, {batch, seq, n});
+  ASSERT_TRUE(runMulti("selective_scan_grad", {&dy, &u, &delta, &a, &bm, &c},
+                       {&du, &dd, &da, &db, &dc})
+                  .ok());
+  Tensor dy1 = rows(dy, 0, cut), dy2 = rows(dy, cut, seq - cut);
+  auto shardGrads = [&](const Tensor &dyS, const Tensor &dfinal, const Tensor &uS,
+                        const Tensor &dS, const Tensor &bS, const Tensor &cS, const Tensor &h0) {
+    int64_t len = uS.shape()[1];
+    std::vector<Tensor> g = {Tensor(DType::F64, {batch, len, e}), Tensor(DType::F64, {batch, len, e}),
+                             Tensor(DType::F64, {e, n}), Tensor(DType::F64, {batch, len, n}),
+                             Tensor(DType::F64, {batch, len, n}), Tensor(DType::F64, {batch, e, n})};
+    EXPECT_TRUE(runMulti("selective_scan_state_grad", {&dyS, &dfinal, &uS, &dS, &a, &bS, &cS, &h0},
+                         {&g[0], &g[1], &g[2], &g[3], &g[4], &g[5]})
+                    .ok());
+    return g;
+  };
+  std::vector<Tensor> g2 = shardGrads(dy2, zero, u2, d2, b2, c2, h1);
+  std::vector<Tensor> g1 = shardGrads(dy1, g2[5], u1, d1, b1, c1, zero);
+  auto expectRows = [&](const Tensor &whole, const Tensor &part, int64_t from) {
+    Tensor expected = rows(whole, from, part.shape()[1]);
+    for (int64_t i = 0; i < part.numElements(); ++i)
+      EXPECT_NEAR(part.as<double>()[i], expected.as<double>()[i], 1e-10);
+  };
+  expectRows(du, g1[0], 0);
+  expectRows(du, g2[0], cut);
+  expectRows(dd, g1[1], 0);
+  expectRows(dd, g2[1], cut);
+  expectRows(db, g1[3], 0);
+  expectRows(db, g2[3], cut);
+  expectRows(dc, g1[4], 0);
+  expectRows(dc, g2[4], cut);
+  for (int64_t i = 0; i < da.numElements(); ++i)
+    EXPECT_NEAR(g1[2].as<double>()[i] + g2[2].as<double>()[i], da.as<double>()[i], 1e-10);
+
+  // The same with the states recomputed from checkpoints every 2 steps.
+  AttrMap chunked;
+  chunked.set("chunk", int64_t(2));
+  std::vector<Tensor> r = {Tensor(DType::F64, {batch, seq - cut, e}),
+                           Tensor(DType::F64, {batch, seq - cut, e}), Tensor(DType::F64, {e, n}),
+                           Tensor(DType::F64, {batch, seq - cut, n}),
+                           Tensor(DType::F64, {batch, seq - cut, n}), Tensor(DType::F64, {batch, e, n})};
+  ASSERT_TRUE(runMulti("selective_scan_state_grad", {&dy2, &zero, &u2, &d2, &a, &b2, &c2, &h1},
+                       {&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]}, chunked)
+                  .ok());
+  for (size_t k = 0; k < r.size(); ++k)
+    for (int64_t i = 0; i < r[k].numElements(); ++i)
+      EXPECT_NEAR(r[k].as<double>()[i], g2[k].as<double>()[i], 1e-10) << k;
 }
 
 } // namespace

@@ -322,6 +322,30 @@ func.func @main() -> tensor<2x7x3xf64> {
   %y = lc.selective_scan %u, %sp, %a, %b, %c : (tensor<2x7x3xf64>, tensor<2x7x3xf64>, tensor<3x4xf64>, tensor<2x7x4xf64>, tensor<2x7x4xf64>) -> tensor<2x7x3xf64>
   return %y : tensor<2x7x3xf64>
 })"});
+  all.push_back({"selective_scan_state_output", R"(
+func.func @main() -> tensor<2x5x3xf64> {
+  %u = lc.param "u" : tensor<2x5x3xf64>
+  %d = lc.param "delta" : tensor<2x5x3xf64>
+  %a = lc.param "A" : tensor<3x4xf64>
+  %b = lc.param "B" : tensor<2x5x4xf64>
+  %c = lc.param "C" : tensor<2x5x4xf64>
+  %h0 = lc.param "h0" : tensor<2x3x4xf64>
+  %sp = lc.softplus %d : tensor<2x5x3xf64>
+  %y, %h = lc.selective_scan_state %u, %sp, %a, %b, %c, %h0 : (tensor<2x5x3xf64>, tensor<2x5x3xf64>, tensor<3x4xf64>, tensor<2x5x4xf64>, tensor<2x5x4xf64>, tensor<2x3x4xf64>) -> (tensor<2x5x3xf64>, tensor<2x3x4xf64>)
+  return %y : tensor<2x5x3xf64>
+})"});
+  all.push_back({"selective_scan_state_final", R"(
+func.func @main() -> tensor<2x3x4xf64> {
+  %u = lc.param "u" : tensor<2x5x3xf64>
+  %d = lc.param "delta" : tensor<2x5x3xf64>
+  %a = lc.param "A" : tensor<3x4xf64>
+  %b = lc.param "B" : tensor<2x5x4xf64>
+  %c = lc.param "C" : tensor<2x5x4xf64>
+  %h0 = lc.param "h0" : tensor<2x3x4xf64>
+  %sp = lc.softplus %d : tensor<2x5x3xf64>
+  %y, %h = lc.selective_scan_state %u, %sp, %a, %b, %c, %h0 : (tensor<2x5x3xf64>, tensor<2x5x3xf64>, tensor<3x4xf64>, tensor<2x5x4xf64>, tensor<2x5x4xf64>, tensor<2x3x4xf64>) -> (tensor<2x5x3xf64>, tensor<2x3x4xf64>)
+  return %h : tensor<2x3x4xf64>
+})"});
   all.push_back({"cross_entropy_next_token", R"(
 func.func @main(%ids: tensor<2x4xi64>) -> tensor<f64> {
   %logits = lc.param "logits" : tensor<2x4x5xf64>
