@@ -14,48 +14,72 @@ using namespace mlir;
 namespace longctx {
 namespace {
 
+/// Rows [start, start + len) of `input` along dim 0.
+Value sliceRows(OpBuilder &b, Location loc, Value input, int64_t start, int64_t len) {
+  auto type = cast<RankedTensorType>(input.getType());
+  SmallVector<int64_t> starts(type.getRank(), 0), sizes(type.getShape()), steps(type.getRank(), 1);
+  starts[0] = start;
+  sizes[0] = len;
+  return b.create<lc::SliceOp>(loc, input, b.getDenseI64ArrayAttr(starts),
+                               b.getDenseI64ArrayAttr(sizes), b.getDenseI64ArrayAttr(steps));
+}
+
+Value concatRows(OpBuilder &b, Location loc, ArrayRef<Value> pieces) {
+  if (pieces.size() == 1)
+    return pieces.front();
+  return b.create<lc::ConcatOp>(loc, pieces, b.getI64IntegerAttr(0));
+}
+
 LogicalResult unroll(lc::MiniSequenceOp loop) {
   OpBuilder b(loop);
-  const int64_t rows = loop.getRows(), chunk = loop.getChunkRows();
+  Location loc = loop.getLoc();
+  const int64_t count = loop.getNumChunks();
+  const unsigned numInputs = loop.getNumChunkInputs(), numResults = loop.getNumChunkResults();
+  const unsigned carried = unsigned(loop.getCarried());
   Block &body = loop.getBody().front();
   auto yield = cast<lc::YieldOp>(body.getTerminator());
-  std::vector<SmallVector<Value>> pieces(loop.getNumResults());
-  for (int64_t start = 0; start < rows; start += chunk) {
-    const int64_t len = std::min(chunk, rows - start);
+  std::vector<std::vector<Value>> pieces(numResults, std::vector<Value>(size_t(count)));
+  std::vector<Value> sums(numResults);
+  std::vector<std::vector<Value>> history(carried, std::vector<Value>(size_t(count)));
+  SmallVector<Value> state(loop.getInputs().drop_front(numInputs));
+  for (int64_t step = 0; step < count; ++step) {
+    const int64_t k = loop.getReverse() ? count - 1 - step : step;
     IRMapping mapping;
-    for (auto [i, input] : llvm::enumerate(loop.getInputs())) {
-      Value arg = body.getArgument(unsigned(i));
+    for (unsigned i = 0; i < numInputs; ++i) {
+      Value input = loop.getInputs()[i];
       if (!loop.getSplit()[i]) {
-        mapping.map(arg, input);
+        mapping.map(body.getArgument(i), input);
         continue;
       }
-      auto type = cast<RankedTensorType>(input.getType());
-      SmallVector<int64_t> starts(type.getRank(), 0), sizes(type.getShape()),
-          steps(type.getRank(), 1);
-      starts[0] = start;
-      sizes[0] = len;
-      mapping.map(arg, b.create<lc::SliceOp>(loop.getLoc(), input, b.getDenseI64ArrayAttr(starts),
-                                             b.getDenseI64ArrayAttr(sizes),
-                                             b.getDenseI64ArrayAttr(steps)));
+      const int64_t rows = cast<RankedTensorType>(input.getType()).getDimSize(0);
+      const int64_t chunk = loop.getChunkRows(i), start = k * chunk;
+      mapping.map(body.getArgument(i), sliceRows(b, loc, input, start, std::min(chunk, rows - start)));
+    }
+    for (unsigned j = 0; j < carried; ++j) {
+      history[j][size_t(k)] = state[j];
+      mapping.map(body.getArgument(numInputs + j), state[j]);
     }
     for (Operation &op : body.without_terminator())
       if (!lc::cloneWithInferredTypes(b, op, mapping))
-        return op.emitOpError("cannot be re-typed for a mini-sequence chunk of ")
-               << len << " rows";
+        return op.emitOpError("cannot be re-typed for mini-sequence chunk ") << k;
     // Sums accumulate right after each chunk, so one partial lives at a time.
-    for (auto [i, value] : llvm::enumerate(yield.getValues())) {
-      Value piece = mapping.lookup(value);
-      if (loop.getSum()[i] && !pieces[i].empty())
-        pieces[i].front() = b.create<lc::AddOp>(loop.getLoc(), pieces[i].front(), piece);
+    for (unsigned i = 0; i < numResults; ++i) {
+      Value piece = mapping.lookup(yield.getValues()[i]);
+      if (!loop.getSum()[i])
+        pieces[i][size_t(k)] = piece;
       else
-        pieces[i].push_back(piece);
+        sums[i] = sums[i] ? b.create<lc::AddOp>(loc, sums[i], piece).getResult() : piece;
     }
+    for (unsigned j = 0; j < carried; ++j)
+      state[j] = mapping.lookup(yield.getValues()[numResults + j]);
   }
-  for (auto [i, result] : llvm::enumerate(loop.getResults())) {
-    Value combined = pieces[i].front();
-    if (pieces[i].size() > 1)
-      combined = b.create<lc::ConcatOp>(loop.getLoc(), pieces[i], b.getI64IntegerAttr(0));
-    result.replaceAllUsesWith(combined);
+  for (unsigned i = 0; i < numResults; ++i)
+    loop.getResult(i).replaceAllUsesWith(loop.getSum()[i] ? sums[i] : concatRows(b, loc, pieces[i]));
+  for (unsigned j = 0; j < carried; ++j) {
+    loop.getResult(numResults + j).replaceAllUsesWith(state[j]);
+    Value states = loop.getResult(numResults + carried + j);
+    if (!states.use_empty())
+      states.replaceAllUsesWith(concatRows(b, loc, history[j]));
   }
   loop.erase();
   return success();

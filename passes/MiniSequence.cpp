@@ -134,10 +134,11 @@ lc::MiniSequenceOp buildLoop(OpBuilder &b, Location loc, int64_t chunks, ArrayRe
                              llvm::function_ref<SmallVector<Value>(OpBuilder &, IRMapping &)> yieldOf) {
   auto loop = b.create<lc::MiniSequenceOp>(loc, resultTypes, inputs, b.getI64IntegerAttr(chunks),
                                            b.getDenseBoolArrayAttr(split),
-                                           b.getDenseBoolArrayAttr(sum), gradients);
+                                           b.getDenseBoolArrayAttr(sum), gradients,
+                                           b.getI64IntegerAttr(0), UnitAttr());
   Block *block = new Block();
   loop.getBody().push_back(block);
-  int64_t chunkRows = loop.getChunkRows();
+  int64_t chunkRows = loop.getChunkRows(0);
   OpBuilder inner = OpBuilder::atBlockEnd(block);
   IRMapping mapping;
   for (auto [input, s, original] : llvm::zip(inputs, split, bodyInputs)) {

@@ -541,27 +541,38 @@ def Lc_SgdUpdateOp : Lc_UpdateOp<"sgd_update"> {
 def Lc_MiniSequenceOp : Op<Lc_Dialect, "mini_sequence", [
     RecursiveMemoryEffects, SingleBlock,
     DeclareOpInterfaceMethods<Lc_GradientOpInterface>]> {
-  let summary = "Run a row-wise computation over `chunks` slices of its rows";
+  let summary = "Run a computation over `chunks` slices of its rows, optionally carrying state";
   let description = [{
-    The Mini-Sequence Transformer's loop (Luo et al. 2024), as one op. The
-    inputs marked in `split` are cut along dim 0 (the rows: tokens) into
-    `chunks` consecutive slices of ceil(rows / chunks) rows (the last one may
-    be shorter); the other inputs (weights) reach every chunk whole. The body
-    runs once per chunk on the block arguments (typed for a full chunk) and
-    yields one value per result: results marked in `sum` are the sum of the
+    The Mini-Sequence Transformer's loop (Luo et al. 2024) and adjoint
+    sharding's time shards, as one op. Inputs marked in `split` are cut along
+    dim 0 into `chunks` consecutive slices of ceil(rows / chunks) rows (the
+    last may be shorter; every split input must give the same number of
+    slices); the other inputs (weights) reach every chunk whole. The body runs
+    once per chunk on the block arguments (typed for a full chunk) and yields
+    one value per chunk result: results marked in `sum` are the sum of the
     chunks' values, the others the chunks' values concatenated along dim 0.
-    Only one chunk's intermediates are live at a time, so an S x 4d MLP
-    hidden or S x V logits never exist whole. Its gradient is a second
-    mini_sequence that recomputes each chunk's forward and runs its backward
-    (see docs/memory.md). When the body already computes the gradient of
-    result 0 (a scalar loss) for upstream 1, `gradients` says, per input,
-    which result holds it (-1: none); the op's gradient is then those
-    results scaled by the upstream cotangent, and no second loop is made.
+    Only one chunk's intermediates are live at a time.
+
+    With `carried = c`, the last c inputs are initial values of state carried
+    from chunk to chunk (in chunk order, or last to first with `reverse`): the
+    body gets the current values as its last c arguments and yields the next
+    ones after its chunk results. The op then also returns the final values
+    and, per carried value, the history of the values each chunk started
+    from, concatenated along dim 0 in chunk order (the states at shard
+    boundaries, which a backward reads instead of rescanning).
+
+    Its gradient is a second mini_sequence (a reverse one, carrying the
+    state's cotangent, for a carried loop) that recomputes each chunk's
+    forward and runs its backward with the body ops' own rules. When the body
+    already computes the gradient of result 0 (a scalar loss) for upstream 1,
+    `gradients` says, per input, which result holds it (-1: none); the op's
+    gradient is then those results scaled by the upstream cotangent.
     `lc-lower-mini-sequence` unrolls it into static ops before planning.
   }];
   let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$chunks,
                        DenseBoolArrayAttr:$split, DenseBoolArrayAttr:$sum,
-                       OptionalAttr<DenseI64ArrayAttr>:$gradients);
+                       OptionalAttr<DenseI64ArrayAttr>:$gradients,
+                       DefaultValuedAttr<I64Attr, "0">:$carried, UnitAttr:$reverse);
   let results = (outs Variadic<AnyRankedTensor>:$outputs);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -569,9 +580,13 @@ def Lc_MiniSequenceOp : Op<Lc_Dialect, "mini_sequence", [
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
-    /// Rows of the split inputs, and of one (full) chunk.
-    int64_t getRows();
-    int64_t getChunkRows();
+    /// Rows of input `i` per (full) chunk; its own rows for a whole input.
+    int64_t getChunkRows(unsigned i);
+    /// The chunks that run: ceil(rows / chunk rows) of the split inputs.
+    int64_t getNumChunks();
+    /// Inputs before the carried ones; results before the final values.
+    unsigned getNumChunkInputs() { return getInputs().size() - getCarried(); }
+    unsigned getNumChunkResults() { return getOutputs().size() - 2 * getCarried(); }
   }];
 }
 

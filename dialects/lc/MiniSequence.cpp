@@ -22,18 +22,32 @@ bool isFloatTensor(Type type) {
   return t && isa<FloatType>(t.getElementType());
 }
 
-} // namespace
-
-int64_t MiniSequenceOp::getRows() {
-  for (auto [input, split] : llvm::zip(getInputs(), getSplit()))
-    if (split)
-      return cast<RankedTensorType>(input.getType()).getDimSize(0);
-  return 0;
+/// Autodiff hands zeros for results that do not reach the loss.
+bool isZeros(Value v) {
+  auto constant = v ? v.getDefiningOp<ConstantOp>() : ConstantOp();
+  auto dense = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : DenseElementsAttr();
+  return dense && dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+         dense.getSplatValue<APFloat>().isZero();
 }
 
-int64_t MiniSequenceOp::getChunkRows() {
+} // namespace
+
+int64_t MiniSequenceOp::getChunkRows(unsigned i) {
+  int64_t rows = cast<RankedTensorType>(getInputs()[i].getType()).getDimSize(0);
+  if (!getSplit()[i])
+    return rows;
   int64_t chunks = std::max<int64_t>(getChunks(), 1);
-  return (getRows() + chunks - 1) / chunks;
+  return std::max<int64_t>((rows + chunks - 1) / chunks, 1);
+}
+
+int64_t MiniSequenceOp::getNumChunks() {
+  for (auto [i, split] : llvm::enumerate(getSplit()))
+    if (split) {
+      int64_t rows = cast<RankedTensorType>(getInputs()[i].getType()).getDimSize(0);
+      int64_t chunk = getChunkRows(unsigned(i));
+      return (rows + chunk - 1) / chunk;
+    }
+  return 0;
 }
 
 LogicalResult MiniSequenceOp::verify() {
@@ -42,38 +56,82 @@ LogicalResult MiniSequenceOp::verify() {
   if (getSplit().size() != getInputs().size())
     return emitOpError("split has ") << getSplit().size() << " entries for "
                                      << getInputs().size() << " inputs";
-  if (getSum().size() != getOutputs().size())
-    return emitOpError("sum has ") << getSum().size() << " entries for "
-                                   << getOutputs().size() << " results";
-  int64_t rows = -1;
-  for (auto [input, split] : llvm::zip(getInputs(), getSplit())) {
-    if (!split)
+  const int64_t carried = getCarried();
+  if (carried < 0 || carried > int64_t(getInputs().size()) ||
+      2 * carried > int64_t(getOutputs().size()))
+    return emitOpError("carries ") << carried << " values, but has " << getInputs().size()
+                                   << " inputs and " << getOutputs().size() << " results";
+  const unsigned numInputs = getNumChunkInputs(), numResults = getNumChunkResults();
+  if (getSum().size() != numResults)
+    return emitOpError("sum has ") << getSum().size() << " entries for " << numResults
+                                   << " chunk results";
+  int64_t count = -1;
+  for (auto [i, input] : llvm::enumerate(getInputs())) {
+    if (!getSplit()[i])
       continue;
+    if (i >= numInputs)
+      return emitOpError("carried input ") << i << " cannot be split";
     auto t = cast<RankedTensorType>(input.getType());
-    if (t.getRank() < 1 || !t.hasStaticShape())
-      return emitOpError("split inputs need a static shape with a row dim, got ") << t;
-    if (rows >= 0 && t.getDimSize(0) != rows)
-      return emitOpError("split inputs disagree on their rows: ") << rows << " and "
-                                                                 << t.getDimSize(0);
-    rows = t.getDimSize(0);
+    if (t.getRank() < 1 || !t.hasStaticShape() || t.getDimSize(0) < 1)
+      return emitOpError("split inputs need a static shape with rows, got ") << t;
+    int64_t chunk = getChunkRows(unsigned(i));
+    int64_t n = (t.getDimSize(0) + chunk - 1) / chunk;
+    if (count >= 0 && n != count)
+      return emitOpError("split inputs disagree on their number of chunks: ")
+             << count << " and " << n;
+    count = n;
   }
-  if (rows < 1)
+  if (count < 1)
     return emitOpError("needs a split input with at least one row");
-  int64_t chunk = getChunkRows();
   Block &body = getBody().front();
   if (body.getNumArguments() != getInputs().size())
     return emitOpError("body has ") << body.getNumArguments() << " arguments for "
                                     << getInputs().size() << " inputs";
   for (auto [i, input] : llvm::enumerate(getInputs())) {
-    Type want = getSplit()[i] ? withRows(input.getType(), chunk) : input.getType();
+    Type want = getSplit()[i] ? withRows(input.getType(), getChunkRows(unsigned(i)))
+                              : input.getType();
     if (body.getArgument(i).getType() != want)
       return emitOpError("body argument ") << i << " is " << body.getArgument(i).getType()
                                            << ", expected " << want;
   }
   auto yield = dyn_cast<YieldOp>(body.getTerminator());
-  if (!yield || yield.getValues().size() != getOutputs().size())
-    return emitOpError("body must yield one value per result");
+  if (!yield || yield.getValues().size() != numResults + carried)
+    return emitOpError("body must yield one value per chunk result and per carried value");
+  for (unsigned i = 0; i < numResults; ++i) {
+    auto result = cast<RankedTensorType>(getOutputs()[i].getType());
+    auto yielded = cast<RankedTensorType>(yield.getValues()[i].getType());
+    if (getSum()[i]) {
+      if (yielded != result)
+        return emitOpError("yields ") << yielded << " for result " << i << ", expected "
+                                      << result;
+      continue;
+    }
+    // A concatenated result has the rows of a split input with as many rows
+    // per chunk as it yields.
+    bool matched = false;
+    for (auto [j, input] : llvm::enumerate(getInputs()))
+      if (getSplit()[j] && getChunkRows(unsigned(j)) == yielded.getDimSize(0) &&
+          cast<RankedTensorType>(input.getType()).getDimSize(0) == result.getDimSize(0))
+        matched = true;
+    if (!matched || yielded != withRows(result, yielded.getDimSize(0)))
+      return emitOpError("yields ") << yielded << " for concatenated result " << i
+                                    << " of type " << result
+                                    << ", which no split input's chunks add up to";
+  }
+  for (int64_t j = 0; j < carried; ++j) {
+    Type state = getInputs()[numInputs + j].getType();
+    Type next = yield.getValues()[numResults + j].getType();
+    Type final = getOutputs()[numResults + j].getType();
+    Type history = getOutputs()[numResults + carried + j].getType();
+    int64_t rows = cast<RankedTensorType>(state).getDimSize(0);
+    if (next != state || final != state || history != withRows(state, count * rows))
+      return emitOpError("carried value ") << j << " of type " << state
+                                           << " needs the same type yielded and returned, "
+                                           << "and a history of " << count << " x its rows";
+  }
   if (std::optional<ArrayRef<int64_t>> gradients = getGradients()) {
+    if (carried)
+      return emitOpError("gradients are not supported with carried values");
     if (gradients->size() != getInputs().size())
       return emitOpError("gradients has ") << gradients->size() << " entries for "
                                            << getInputs().size() << " inputs";
@@ -91,24 +149,19 @@ LogicalResult MiniSequenceOp::verify() {
                << "input and summed for a whole one";
     }
   }
-  for (auto [i, value] : llvm::enumerate(yield.getValues())) {
-    Type result = getOutputs()[i].getType();
-    auto yielded = cast<RankedTensorType>(value.getType());
-    Type want = getSum()[i] ? result : withRows(result, chunk);
-    if (!getSum()[i] && cast<RankedTensorType>(result).getDimSize(0) != rows)
-      return emitOpError("concatenated result ") << i << " must have " << rows << " rows";
-    if (yielded != want)
-      return emitOpError("yields ") << yielded << " for result " << i << ", expected " << want;
-  }
   return success();
 }
 
 /// The backward is a mini_sequence over the same chunks: inputs are the
-/// forward's inputs plus the results' cotangents (split like the results
-/// they belong to: a summed result's cotangent reaches every chunk whole);
-/// the body recomputes the chunk's forward and sweeps it in reverse with
-/// the ops' own rules; it yields each float input's cotangent, concatenated
-/// for split inputs and summed over chunks for whole ones (the weights).
+/// forward's chunk inputs, for a carried loop the histories of its carried
+/// values (each chunk's starting state), and the chunk results' cotangents
+/// (split like their results: a summed result's cotangent reaches every
+/// chunk whole); a carried loop runs in reverse, carrying the state's
+/// cotangent from the final value's. The body recomputes the chunk's forward
+/// and sweeps it in reverse with the ops' own rules; it yields each float
+/// input's cotangent, concatenated for split inputs and summed over chunks
+/// for whole ones (the weights), and the cotangent of the chunk's starting
+/// state as the next carried value.
 LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                        SmallVectorImpl<Value> &grads) {
   if (std::optional<ArrayRef<int64_t>> gradients = getGradients()) {
@@ -121,39 +174,63 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
         grads[i] = b.mul(getResult(unsigned(r)), dys[0]);
     return success();
   }
-  SmallVector<Value> inputs(getInputs());
-  SmallVector<bool> split(getSplit());
+  const unsigned numInputs = getNumChunkInputs(), numResults = getNumChunkResults();
+  const unsigned carried = unsigned(getCarried());
+  for (unsigned j = 0; j < carried; ++j)
+    if (dys[numResults + carried + j] && !isZeros(dys[numResults + carried + j]))
+      return emitOpError("the history of a carried value cannot be differentiated");
+
+  SmallVector<Value> inputs(getInputs().take_front(numInputs));
+  SmallVector<bool> split(getSplit().take_front(numInputs));
+  for (unsigned j = 0; j < carried; ++j) { // each chunk's starting state
+    inputs.push_back(getResult(numResults + carried + j));
+    split.push_back(true);
+  }
   SmallVector<unsigned> seeded;
-  for (auto [i, dy] : llvm::enumerate(dys))
-    if (dy) {
-      seeded.push_back(unsigned(i));
-      inputs.push_back(dy);
+  for (unsigned i = 0; i < numResults; ++i)
+    if (dys[i]) {
+      seeded.push_back(i);
+      inputs.push_back(dys[i]);
       split.push_back(!getSum()[i]);
     }
+  for (unsigned j = 0; j < carried; ++j) { // the final state's cotangent
+    Value d = dys[numResults + j];
+    inputs.push_back(d ? d : b.zeros(cast<RankedTensorType>(getInputs()[numInputs + j].getType())));
+    split.push_back(false);
+  }
   SmallVector<unsigned> differentiated;
   SmallVector<Type> resultTypes;
   SmallVector<bool> summed;
-  for (auto [i, input] : llvm::enumerate(getInputs()))
-    if (isFloatTensor(input.getType())) {
-      differentiated.push_back(unsigned(i));
-      resultTypes.push_back(input.getType());
+  for (unsigned i = 0; i < numInputs; ++i)
+    if (isFloatTensor(getInputs()[i].getType())) {
+      differentiated.push_back(i);
+      resultTypes.push_back(getInputs()[i].getType());
       summed.push_back(!getSplit()[i]);
     }
-  auto backward = b.b.create<MiniSequenceOp>(b.loc, resultTypes, inputs, getChunksAttr(),
-                                             b.b.getDenseBoolArrayAttr(split),
-                                             b.b.getDenseBoolArrayAttr(summed),
-                                             DenseI64ArrayAttr());
+  int64_t count = getNumChunks();
+  for (unsigned j = 0; j < carried; ++j) // the initial states' cotangents
+    resultTypes.push_back(getInputs()[numInputs + j].getType());
+  for (unsigned j = 0; j < carried; ++j) { // their history (unused)
+    Type state = getInputs()[numInputs + j].getType();
+    resultTypes.push_back(withRows(state, count * cast<RankedTensorType>(state).getDimSize(0)));
+  }
+  // As many chunks as ran: a history has exactly one chunk's state per chunk.
+  auto backward = b.b.create<MiniSequenceOp>(
+      b.loc, resultTypes, inputs, b.b.getI64IntegerAttr(count), b.b.getDenseBoolArrayAttr(split),
+      b.b.getDenseBoolArrayAttr(summed), DenseI64ArrayAttr(), b.b.getI64IntegerAttr(carried),
+      carried ? b.b.getUnitAttr() : UnitAttr());
   Block *block = new Block();
   backward.getBody().push_back(block);
-  int64_t chunk = getChunkRows();
-  for (auto [input, s] : llvm::zip(inputs, split))
-    block->addArgument(s ? Type(withRows(input.getType(), chunk)) : input.getType(), b.loc);
+  for (auto [i, input] : llvm::enumerate(inputs))
+    block->addArgument(split[i] ? Type(withRows(input.getType(), backward.getChunkRows(unsigned(i))))
+                                : input.getType(),
+                       b.loc);
 
   OpBuilder inner = OpBuilder::atBlockEnd(block);
   Block &forwardBody = getBody().front();
   IRMapping mapping;
-  for (auto [from, to] : llvm::zip(forwardBody.getArguments(), block->getArguments()))
-    mapping.map(from, to);
+  for (unsigned i = 0; i < numInputs + carried; ++i)
+    mapping.map(forwardBody.getArgument(i), block->getArgument(i));
   SmallVector<Operation *> recomputed;
   for (Operation &op : forwardBody.without_terminator())
     recomputed.push_back(inner.clone(op, mapping));
@@ -167,7 +244,10 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   auto yield = cast<YieldOp>(forwardBody.getTerminator());
   for (auto [k, i] : llvm::enumerate(seeded))
     accumulate(mapping.lookup(yield.getValues()[i]),
-               block->getArgument(unsigned(getInputs().size() + k)), b.loc);
+               block->getArgument(unsigned(numInputs + carried + k)), b.loc);
+  for (unsigned j = 0; j < carried; ++j)
+    accumulate(mapping.lookup(yield.getValues()[numResults + j]),
+               block->getArgument(unsigned(inputs.size() - carried + j)), b.loc);
   for (Operation *op : llvm::reverse(recomputed)) {
     SmallVector<Value> resultGrads;
     bool any = false;
@@ -193,16 +273,21 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   }
   SmallVector<Value> yielded;
   VjpBuilder zeros(inner, b.loc);
-  for (unsigned i : differentiated) {
-    Value arg = block->getArgument(i);
+  auto cotangentOf = [&](Value arg) -> Value {
     Value g = cotangents.lookup(arg);
-    yielded.push_back(g ? g : zeros.zeros(cast<RankedTensorType>(arg.getType())));
-  }
+    return g ? g : zeros.zeros(cast<RankedTensorType>(arg.getType()));
+  };
+  for (unsigned i : differentiated)
+    yielded.push_back(cotangentOf(block->getArgument(i)));
+  for (unsigned j = 0; j < carried; ++j)
+    yielded.push_back(cotangentOf(block->getArgument(numInputs + j)));
   inner.create<YieldOp>(b.loc, yielded);
 
   grads.assign(getInputs().size(), Value());
   for (auto [k, i] : llvm::enumerate(differentiated))
     grads[i] = backward.getResult(unsigned(k));
+  for (unsigned j = 0; j < carried; ++j)
+    grads[numInputs + j] = backward.getResult(unsigned(differentiated.size() + j));
   return success();
 }
 
@@ -225,6 +310,25 @@ Operation *cloneWithInferredTypes(OpBuilder &builder, Operation &op, IRMapping &
       types.clear();
   } else if (clone->hasTrait<OpTrait::SameOperandsAndResultType>()) {
     types.assign(clone->getNumResults(), clone->getOperand(0).getType());
+  } else if (isa<ReshapeOp>(clone)) {
+    // A reshape that keeps the rows in one dim (e.g. [c, E] <-> [1, c, E]):
+    // that dim takes the new row count.
+    auto from = cast<RankedTensorType>(op.getOperand(0).getType());
+    auto to = cast<RankedTensorType>(clone->getOperand(0).getType());
+    auto result = cast<RankedTensorType>(op.getResult(0).getType());
+    SmallVector<int64_t> shape(result.getShape());
+    ArrayRef<int64_t> in = from.getShape(), out = result.getShape();
+    if (out.size() == in.size() + 1 && out.front() == 1 && out.drop_front() == in) {
+      shape.assign({1}); // a leading unit dim added
+      llvm::append_range(shape, to.getShape());
+    } else if (in.size() == out.size() + 1 && in.front() == 1 && in.drop_front() == out) {
+      shape.assign(to.getShape().begin() + 1, to.getShape().end()); // ... or dropped
+    } else if (from.getRank() > 0 && llvm::count(shape, from.getDimSize(0)) == 1) {
+      *llvm::find(shape, from.getDimSize(0)) = to.getDimSize(0);
+    }
+    auto type = RankedTensorType::get(shape, result.getElementType());
+    if (type != result && type.getNumElements() == to.getNumElements())
+      types.push_back(type);
   }
   if (types.size() != clone->getNumResults()) {
     clone->erase();

@@ -346,6 +346,48 @@ func.func @main() -> tensor<2x3x4xf64> {
   %y, %h = lc.selective_scan_state %u, %sp, %a, %b, %c, %h0 : (tensor<2x5x3xf64>, tensor<2x5x3xf64>, tensor<3x4xf64>, tensor<2x5x4xf64>, tensor<2x5x4xf64>, tensor<2x3x4xf64>) -> (tensor<2x5x3xf64>, tensor<2x3x4xf64>)
   return %h : tensor<2x3x4xf64>
 })"});
+  all.push_back({"mini_sequence_carried_scan_output", R"(
+func.func @main() -> tensor<7x3xf64> {
+  %u = lc.param "u" : tensor<7x3xf64>
+  %d = lc.param "delta" : tensor<7x3xf64>
+  %a = lc.param "A" : tensor<3x4xf64>
+  %b = lc.param "B" : tensor<7x4xf64>
+  %c = lc.param "C" : tensor<7x4xf64>
+  %h0 = lc.param "h0" : tensor<1x3x4xf64>
+  %sp = lc.softplus %d : tensor<7x3xf64>
+  %y, %hf, %hist = lc.mini_sequence(%u, %sp, %a, %b, %c, %h0) {chunks = 3 : i64, carried = 1 : i64, split = array<i1: true, true, false, true, true, false>, sum = array<i1: false>} : (tensor<7x3xf64>, tensor<7x3xf64>, tensor<3x4xf64>, tensor<7x4xf64>, tensor<7x4xf64>, tensor<1x3x4xf64>) -> (tensor<7x3xf64>, tensor<1x3x4xf64>, tensor<3x3x4xf64>) {
+  ^bb0(%uc: tensor<3x3xf64>, %dc: tensor<3x3xf64>, %ac: tensor<3x4xf64>, %bc: tensor<3x4xf64>, %cc: tensor<3x4xf64>, %s: tensor<1x3x4xf64>):
+    %u3 = lc.reshape %uc : tensor<3x3xf64> -> tensor<1x3x3xf64>
+    %d3 = lc.reshape %dc : tensor<3x3xf64> -> tensor<1x3x3xf64>
+    %b3 = lc.reshape %bc : tensor<3x4xf64> -> tensor<1x3x4xf64>
+    %c3 = lc.reshape %cc : tensor<3x4xf64> -> tensor<1x3x4xf64>
+    %y3, %next = lc.selective_scan_state %u3, %d3, %ac, %b3, %c3, %s : (tensor<1x3x3xf64>, tensor<1x3x3xf64>, tensor<3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>) -> (tensor<1x3x3xf64>, tensor<1x3x4xf64>)
+    %y2 = lc.reshape %y3 : tensor<1x3x3xf64> -> tensor<3x3xf64>
+    lc.yield %y2, %next : tensor<3x3xf64>, tensor<1x3x4xf64>
+  }
+  return %y : tensor<7x3xf64>
+})"});
+  all.push_back({"mini_sequence_carried_scan_final_state", R"(
+func.func @main() -> tensor<1x3x4xf64> {
+  %u = lc.param "u" : tensor<7x3xf64>
+  %d = lc.param "delta" : tensor<7x3xf64>
+  %a = lc.param "A" : tensor<3x4xf64>
+  %b = lc.param "B" : tensor<7x4xf64>
+  %c = lc.param "C" : tensor<7x4xf64>
+  %h0 = lc.param "h0" : tensor<1x3x4xf64>
+  %sp = lc.softplus %d : tensor<7x3xf64>
+  %y, %hf, %hist = lc.mini_sequence(%u, %sp, %a, %b, %c, %h0) {chunks = 3 : i64, carried = 1 : i64, split = array<i1: true, true, false, true, true, false>, sum = array<i1: false>} : (tensor<7x3xf64>, tensor<7x3xf64>, tensor<3x4xf64>, tensor<7x4xf64>, tensor<7x4xf64>, tensor<1x3x4xf64>) -> (tensor<7x3xf64>, tensor<1x3x4xf64>, tensor<3x3x4xf64>) {
+  ^bb0(%uc: tensor<3x3xf64>, %dc: tensor<3x3xf64>, %ac: tensor<3x4xf64>, %bc: tensor<3x4xf64>, %cc: tensor<3x4xf64>, %s: tensor<1x3x4xf64>):
+    %u3 = lc.reshape %uc : tensor<3x3xf64> -> tensor<1x3x3xf64>
+    %d3 = lc.reshape %dc : tensor<3x3xf64> -> tensor<1x3x3xf64>
+    %b3 = lc.reshape %bc : tensor<3x4xf64> -> tensor<1x3x4xf64>
+    %c3 = lc.reshape %cc : tensor<3x4xf64> -> tensor<1x3x4xf64>
+    %y3, %next = lc.selective_scan_state %u3, %d3, %ac, %b3, %c3, %s : (tensor<1x3x3xf64>, tensor<1x3x3xf64>, tensor<3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>) -> (tensor<1x3x3xf64>, tensor<1x3x4xf64>)
+    %y2 = lc.reshape %y3 : tensor<1x3x3xf64> -> tensor<3x3xf64>
+    lc.yield %y2, %next : tensor<3x3xf64>, tensor<1x3x4xf64>
+  }
+  return %hf : tensor<1x3x4xf64>
+})"});
   all.push_back({"cross_entropy_next_token", R"(
 func.func @main(%ids: tensor<2x4xi64>) -> tensor<f64> {
   %logits = lc.param "logits" : tensor<2x4x5xf64>

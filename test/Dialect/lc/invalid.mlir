@@ -162,11 +162,11 @@ func.func @scan_dims(%u: tensor<1x16x8xf32>, %a: tensor<6x4xf32>, %b: tensor<1x1
 
 // -----
 
-func.func @mini_sequence_rows(%x: tensor<6x4xf32>, %y: tensor<5x4xf32>) -> tensor<6x4xf32> {
-  // expected-error @+1 {{split inputs disagree on their rows: 6 and 5}}
-  %r = lc.mini_sequence(%x, %y) {chunks = 2 : i64, split = array<i1: true, true>, sum = array<i1: false>} : (tensor<6x4xf32>, tensor<5x4xf32>) -> tensor<6x4xf32> {
-  ^bb0(%a: tensor<3x4xf32>, %b: tensor<3x4xf32>):
-    lc.yield %a : tensor<3x4xf32>
+func.func @mini_sequence_rows(%x: tensor<6x4xf32>, %y: tensor<2x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{split inputs disagree on their number of chunks: 3 and 2}}
+  %r = lc.mini_sequence(%x, %y) {chunks = 4 : i64, split = array<i1: true, true>, sum = array<i1: false>} : (tensor<6x4xf32>, tensor<2x4xf32>) -> tensor<6x4xf32> {
+  ^bb0(%a: tensor<2x4xf32>, %b: tensor<1x4xf32>):
+    lc.yield %a : tensor<2x4xf32>
   }
   return %r : tensor<6x4xf32>
 }
@@ -211,6 +211,17 @@ func.func @mini_sequence_chunks(%x: tensor<6x4xf32>) -> tensor<6x4xf32> {
   %r = lc.mini_sequence(%x) {chunks = 0 : i64, split = array<i1: true>, sum = array<i1: false>} : (tensor<6x4xf32>) -> tensor<6x4xf32> {
   ^bb0(%a: tensor<6x4xf32>):
     lc.yield %a : tensor<6x4xf32>
+  }
+  return %r : tensor<6x4xf32>
+}
+
+// -----
+
+func.func @mini_sequence_carried_history(%x: tensor<6x4xf32>, %h: tensor<1x4xf32>) -> tensor<6x4xf32> {
+  // expected-error @+1 {{carried value 0 of type 'tensor<1x4xf32>' needs the same type yielded and returned, and a history of 2 x its rows}}
+  %r, %f, %hist = lc.mini_sequence(%x, %h) {chunks = 2 : i64, carried = 1 : i64, split = array<i1: true, false>, sum = array<i1: false>} : (tensor<6x4xf32>, tensor<1x4xf32>) -> (tensor<6x4xf32>, tensor<1x4xf32>, tensor<3x4xf32>) {
+  ^bb0(%a: tensor<3x4xf32>, %s: tensor<1x4xf32>):
+    lc.yield %a, %s : tensor<3x4xf32>, tensor<1x4xf32>
   }
   return %r : tensor<6x4xf32>
 }
