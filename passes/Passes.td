@@ -213,4 +213,25 @@ def LcLowerMiniSequence : Pass<"lc-lower-mini-sequence", "mlir::func::FuncOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcAdjointShard : Pass<"lc-adjoint-shard", "mlir::func::FuncOp"> {
+  let summary = "Shard residual SSM layers over time: state carried between shards, exact backward";
+  let description = [{
+    Adjoint sharding (Xu et al. 2025), exact form. Each residual SSM layer
+    `x + f(x)`, where f is token-wise (projections by weights, elementwise
+    ops, norms over features, feature slices) except for one
+    `lc.selective_scan`, becomes an `lc.mini_sequence` over `shards` time
+    shards that carries the scan state from shard to shard
+    (`lc.selective_scan_state`). The forward keeps only the layer input and
+    the states at shard boundaries; autodiff turns the loop into a reverse
+    sweep over the shards that recomputes each shard from its input rows and
+    starting state and carries the state adjoint to the shard before, so the
+    gradients equal plain backprop. Run before lc-autodiff. A layer around a
+    scan that mixes tokens in any other way is refused with the reason.
+  }];
+  let options = [
+    Option<"shards", "shards", "int64_t", "4", "Time shards per sequence (K)">,
+  ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

@@ -302,6 +302,17 @@ Operation *cloneWithInferredTypes(OpBuilder &builder, Operation &op, IRMapping &
   });
   if (!changed)
     return clone;
+  // A slice taking a whole dim keeps taking it whole at its new size.
+  if (auto slice = dyn_cast<SliceOp>(clone)) {
+    auto from = cast<RankedTensorType>(op.getOperand(0).getType());
+    auto to = cast<RankedTensorType>(slice.getInput().getType());
+    SmallVector<int64_t> sizes(slice.getSizes());
+    for (int64_t d = 0; d < from.getRank() && d < int64_t(sizes.size()); ++d)
+      if (from.getDimSize(d) != to.getDimSize(d) && slice.getStarts()[d] == 0 &&
+          slice.getSteps()[d] == 1 && sizes[d] == from.getDimSize(d))
+        sizes[d] = to.getDimSize(d);
+    slice.setSizes(sizes);
+  }
   SmallVector<Type> types;
   if (auto infer = dyn_cast<InferTypeOpInterface>(clone)) {
     if (failed(infer.inferReturnTypes(clone->getContext(), clone->getLoc(), clone->getOperands(),
@@ -310,6 +321,21 @@ Operation *cloneWithInferredTypes(OpBuilder &builder, Operation &op, IRMapping &
       types.clear();
   } else if (clone->hasTrait<OpTrait::SameOperandsAndResultType>()) {
     types.assign(clone->getNumResults(), clone->getOperand(0).getType());
+  } else if (auto scatter = dyn_cast<SliceScatterOp>(clone)) {
+    // The adjoint of a slice: dims the slice took whole follow the source.
+    auto from = cast<RankedTensorType>(op.getOperand(0).getType());
+    auto to = cast<RankedTensorType>(scatter.getInput().getType());
+    auto result = cast<RankedTensorType>(op.getResult(0).getType());
+    SmallVector<int64_t> shape(result.getShape());
+    bool ok = true;
+    for (int64_t d = 0; d < result.getRank(); ++d)
+      if (from.getDimSize(d) != to.getDimSize(d)) {
+        ok &= from.getDimSize(d) == result.getDimSize(d) && scatter.getStarts()[d] == 0 &&
+              scatter.getSteps()[d] == 1;
+        shape[d] = to.getDimSize(d);
+      }
+    if (ok)
+      types.push_back(RankedTensorType::get(shape, result.getElementType()));
   } else if (isa<ReshapeOp>(clone)) {
     // A reshape that keeps the rows in one dim (e.g. [c, E] <-> [1, c, E]):
     // that dim takes the new row count.

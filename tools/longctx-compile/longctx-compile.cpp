@@ -108,6 +108,12 @@ cl::opt<std::string> miniSequence(
              "--recompute is given, the lightest recompute policy) whose plan fits "
              "--memory-budget"),
     cl::init("1"), cl::cat(category));
+cl::opt<int64_t> adjointShard(
+    "adjoint-shard",
+    cl::desc("Shard every residual SSM layer over K time shards, carrying the scan state "
+             "(adjoint sharding, exact): the forward keeps each layer's input and the states "
+             "at shard boundaries; the backward sweeps the shards in reverse (default 1: off)"),
+    cl::value_desc("K"), cl::init(1), cl::cat(category));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -219,6 +225,11 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     chunking.chunks = config.chunks;
     pm.addNestedPass<mlir::func::FuncOp>(createLcMiniSequence(chunking));
   }
+  if (adjointShard > 1) {
+    LcAdjointShardOptions sharding;
+    sharding.shards = adjointShard;
+    pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointShard(sharding));
+  }
   if (train) {
     LcAutodiffOptions autodiff;
     autodiff.freeze = frozenNames; // an ArrayRef: frozenNames outlives the pass manager
@@ -243,7 +254,7 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   }
   // After the last CSE, which would merge recomputed forward ops (of the
   // chunks' backward, of checkpointed layers) with the forward's.
-  if (config.chunks > 1) {
+  if (config.chunks > 1 || adjointShard > 1) {
     pm.addNestedPass<mlir::func::FuncOp>(createLcLowerMiniSequence());
     pm.addPass(mlir::createCanonicalizerPass());
   }
@@ -329,6 +340,8 @@ int main(int argc, char **argv) {
     if (!budget)
       return fail("--memory-budget '" + memoryBudget + "' is malformed: use e.g. 80GiB, 512MiB or bytes");
   }
+  if (adjointShard < 1 || adjointShard > 65536)
+    return fail("--adjoint-shard must be a number of time shards from 1 to 65536");
   if (recompute != "none" && recompute != "layer" && recompute != "auto")
     return fail("--recompute must be none, layer or auto");
   if (recompute != "none" && !train)

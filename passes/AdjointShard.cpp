@@ -1,0 +1,276 @@
+//===- AdjointShard.cpp - lc-adjoint-shard: SSM layers over time shards ---===//
+//
+// A Mamba-style layer is token-wise except for its scan, and the scan only
+// passes a state [B, E, N] from step to step. Cutting the sequence into K
+// shards and carrying that state makes each shard's forward and backward
+// independent of the others' activations: the forward keeps the layer input
+// and K states, the backward (autodiff of the carried loop) sweeps the
+// shards in reverse, carrying the state's adjoint (Xu et al. 2025, with the
+// layer-to-layer cotangent of plain backprop, so the result is exact).
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/lc/LcOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+
+#include "llvm/ADT/SetVector.h"
+
+namespace longctx {
+#define GEN_PASS_DEF_LCADJOINTSHARD
+#include "passes/Passes.h.inc"
+} // namespace longctx
+
+using namespace mlir;
+
+namespace longctx {
+namespace {
+
+/// Values that do not depend on the step's inputs (weights and what is
+/// computed from them only).
+bool isWeightLike(Value v) {
+  Operation *def = v.getDefiningOp();
+  if (!def)
+    return false;
+  if (isa<lc::ParamOp, lc::ConstantOp>(def))
+    return true;
+  return def->getNumOperands() > 0 && def->getNumRegions() == 0 &&
+         llvm::all_of(def->getOperands(), isWeightLike);
+}
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// Whether `op` treats every token (dim 1 of [B, S, ...]) on its own.
+bool isTokenWise(Operation *op) {
+  if (isa<lc::AddOp, lc::SubOp, lc::MulOp, lc::DivOp, lc::MaxOp, lc::MinOp, lc::PowOp, lc::NegOp,
+          lc::AbsOp, lc::ReluOp, lc::ExpOp, lc::LogOp, lc::SqrtOp, lc::ReciprocalOp, lc::TanhOp,
+          lc::ErfOp, lc::SigmoidOp, lc::SoftplusOp, lc::CosOp, lc::SinOp, lc::IdentityOp,
+          lc::CastOp, lc::RmsNormOp>(op)) {
+    // Broadcasting an activation over tokens would mix them.
+    auto result = tensorType(op->getResult(0));
+    return llvm::all_of(op->getOperands(), [&](Value v) {
+      return isWeightLike(v) || tensorType(v).getShape() == result.getShape();
+    });
+  }
+  if (auto mm = dyn_cast<lc::MatMulOp>(op))
+    return tensorType(mm.getRhs()).getRank() == 2 && isWeightLike(mm.getRhs());
+  if (auto norm = dyn_cast<lc::LayerNormOp>(op))
+    return norm.getAxis() == tensorType(norm.getInput()).getRank() - 1;
+  if (auto slice = dyn_cast<lc::SliceOp>(op)) {
+    auto type = tensorType(slice.getInput());
+    return type.getRank() >= 2 && slice.getStarts()[1] == 0 && slice.getSteps()[1] == 1 &&
+           slice.getSizes()[1] == type.getDimSize(1);
+  }
+  return false;
+}
+
+/// One residual SSM layer: output = x + f(x) with `ops` computing f.
+struct SsmLayer {
+  Value x;
+  lc::AddOp output;
+  lc::SelectiveScanOp scan;
+  llvm::SetVector<Operation *> ops; // f's ops, the scan included
+  llvm::SetVector<Value> weights;
+};
+
+/// The layer around `scan`, or the reason it cannot be sharded.
+FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
+  SsmLayer layer;
+  layer.scan = scan;
+  // Its input: the one activation the scan's operands are computed from.
+  SmallVector<Value> worklist(scan->getOperands());
+  llvm::DenseSet<Value> seen;
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (!seen.insert(v).second || isWeightLike(v))
+      continue;
+    Operation *def = v.getDefiningOp();
+    if (!def || !isTokenWise(def)) {
+      if (layer.x && layer.x != v) {
+        why = "its inputs come from more than one activation (or through an op that mixes "
+              "tokens: '" + (def ? def->getName().getStringRef().str() : "a graph input") + "')";
+        return failure();
+      }
+      layer.x = v;
+      continue;
+    }
+    for (Value operand : def->getOperands())
+      worklist.push_back(operand);
+  }
+  if (!layer.x || tensorType(layer.x).getRank() != 3) {
+    why = "its layer input is not a [batch, tokens, features] activation";
+    return failure();
+  }
+  // Its output: the residual add of x reached from the scan through
+  // token-wise ops.
+  SmallVector<Operation *> frontier{scan};
+  llvm::DenseSet<Operation *> visited;
+  while (!frontier.empty() && !layer.output) {
+    Operation *op = frontier.pop_back_val();
+    for (Operation *user : op->getUsers()) {
+      if (!visited.insert(user).second)
+        continue;
+      if (auto add = dyn_cast<lc::AddOp>(user);
+          add && (add.getLhs() == layer.x || add.getRhs() == layer.x)) {
+        layer.output = add;
+        break;
+      }
+      if (isTokenWise(user))
+        frontier.push_back(user);
+    }
+  }
+  if (!layer.output) {
+    why = "no residual add of the layer input follows it through token-wise ops";
+    return failure();
+  }
+  // f: everything the residual branch computes from x.
+  Value branch = layer.output.getLhs() == layer.x ? layer.output.getRhs() : layer.output.getLhs();
+  worklist.assign({branch});
+  seen.clear();
+  while (!worklist.empty()) {
+    Value v = worklist.pop_back_val();
+    if (v == layer.x || !seen.insert(v).second)
+      continue;
+    if (isWeightLike(v)) {
+      layer.weights.insert(v);
+      continue;
+    }
+    Operation *def = v.getDefiningOp();
+    if (!def || (def != scan.getOperation() && !isTokenWise(def))) {
+      why = "the layer mixes tokens outside its scan ('" +
+            (def ? def->getName().getStringRef().str() : std::string("a graph input")) + "')";
+      return failure();
+    }
+    if (isa<lc::SelectiveScanOp>(def) && def != scan.getOperation()) {
+      why = "the layer holds a second scan";
+      return failure();
+    }
+    layer.ops.insert(def);
+    for (Value operand : def->getOperands())
+      worklist.push_back(operand);
+  }
+  if (!layer.ops.contains(scan)) {
+    why = "the scan does not feed its layer's residual branch";
+    return failure();
+  }
+  for (Operation *op : layer.ops)
+    for (Value r : op->getResults())
+      for (Operation *user : r.getUsers())
+        if (!layer.ops.contains(user) && user != layer.output.getOperation()) {
+          why = "an intermediate of the layer ('" + op->getName().getStringRef().str() +
+                "') is also read outside it (a state or activation escapes the shard)";
+          return failure();
+        }
+  return layer;
+}
+
+Value transposeTokensFirst(OpBuilder &b, Location loc, Value v) {
+  return b.create<lc::TransposeOp>(loc, v, b.getDenseI64ArrayAttr({1, 0, 2}));
+}
+
+/// Replaces the layer by a mini_sequence over time shards of x (tokens
+/// first: [S, B, d]) carrying the scan state.
+LogicalResult shardLayer(SsmLayer &layer, int64_t shards) {
+  OpBuilder b(layer.output);
+  Location loc = layer.output.getLoc();
+  auto xType = tensorType(layer.x);
+  auto aType = tensorType(layer.scan.getA());
+  Type element = xType.getElementType();
+  auto stateType = RankedTensorType::get(
+      {xType.getDimSize(0), aType.getDimSize(0), aType.getDimSize(1)}, element);
+  Value zeros = b.create<lc::ConstantOp>(
+      loc, stateType, DenseElementsAttr::get(stateType, b.getZeroAttr(element)));
+  Value tokensFirst = transposeTokensFirst(b, loc, layer.x);
+  SmallVector<Value> inputs{tokensFirst};
+  SmallVector<bool> split{true};
+  for (Value w : layer.weights) {
+    inputs.push_back(w);
+    split.push_back(false);
+  }
+  inputs.push_back(zeros);
+  split.push_back(false);
+  auto outType = tensorType(tokensFirst);
+  const int64_t count = [&] {
+    int64_t rows = outType.getDimSize(0), chunk = (rows + shards - 1) / shards;
+    return (rows + chunk - 1) / chunk;
+  }();
+  auto historyType = RankedTensorType::get(
+      {count * stateType.getDimSize(0), stateType.getDimSize(1), stateType.getDimSize(2)}, element);
+  auto loop = b.create<lc::MiniSequenceOp>(
+      loc, TypeRange{outType, stateType, historyType}, inputs, b.getI64IntegerAttr(shards),
+      b.getDenseBoolArrayAttr(split), b.getDenseBoolArrayAttr({false}), DenseI64ArrayAttr(),
+      b.getI64IntegerAttr(1), UnitAttr());
+  Block *block = new Block();
+  loop.getBody().push_back(block);
+  OpBuilder inner = OpBuilder::atBlockEnd(block);
+  int64_t chunk = loop.getChunkRows(0);
+  Value xc = block->addArgument(
+      RankedTensorType::get({chunk, outType.getDimSize(1), outType.getDimSize(2)}, element), loc);
+  IRMapping mapping;
+  mapping.map(layer.x, transposeTokensFirst(inner, loc, xc));
+  for (Value w : layer.weights)
+    mapping.map(w, block->addArgument(w.getType(), loc));
+  Value state = block->addArgument(stateType, loc);
+  SmallVector<Operation *> ordered(layer.ops.begin(), layer.ops.end());
+  llvm::sort(ordered, [](Operation *x, Operation *y) { return x->isBeforeInBlock(y); });
+  Value next;
+  for (Operation *op : ordered) {
+    if (op == layer.scan.getOperation()) {
+      SmallVector<Value> operands;
+      for (Value v : op->getOperands())
+        operands.push_back(mapping.lookup(v));
+      operands.push_back(state);
+      auto sharded = inner.create<lc::SelectiveScanStateOp>(op->getLoc(), operands);
+      mapping.map(op->getResult(0), sharded.getOutput());
+      next = sharded.getFinalState();
+      continue;
+    }
+    if (!lc::cloneWithInferredTypes(inner, *op, mapping)) {
+      loop.erase();
+      return op->emitOpError("lc-adjoint-shard: cannot re-type this op for a time shard");
+    }
+  }
+  Value branch =
+      mapping.lookup(layer.output.getLhs() == layer.x ? layer.output.getRhs() : layer.output.getLhs());
+  Value out = inner.create<lc::AddOp>(loc, mapping.lookup(layer.x), branch);
+  inner.create<lc::YieldOp>(loc, ValueRange{transposeTokensFirst(inner, loc, out), next});
+  layer.output.getResult().replaceAllUsesWith(transposeTokensFirst(b, loc, loop.getResult(0)));
+  layer.output.erase();
+  for (Operation *op : llvm::reverse(ordered))
+    if (op->use_empty())
+      op->erase();
+  return success();
+}
+
+struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
+  using LcAdjointShardBase::LcAdjointShardBase;
+
+  void runOnOperation() override {
+    if (shards < 1) {
+      getOperation().emitError("lc-adjoint-shard: shards must be at least 1, got ") << shards;
+      return signalPassFailure();
+    }
+    SmallVector<lc::SelectiveScanOp> scans;
+    getOperation().walk([&](lc::SelectiveScanOp op) {
+      if (!op->getParentOfType<lc::MiniSequenceOp>())
+        scans.push_back(op);
+    });
+    bool ok = true;
+    for (lc::SelectiveScanOp scan : scans) {
+      std::string why;
+      FailureOr<SsmLayer> layer = findLayer(scan, why);
+      if (failed(layer)) {
+        scan.emitError("lc-adjoint-shard: cannot shard this scan's layer: ") << why;
+        ok = false;
+        continue;
+      }
+      if (failed(shardLayer(*layer, shards)))
+        ok = false;
+    }
+    if (!ok)
+      signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace longctx
