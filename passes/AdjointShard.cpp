@@ -105,6 +105,7 @@ FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
   // token-wise ops.
   SmallVector<Operation *> frontier{scan};
   llvm::DenseSet<Operation *> visited;
+  Operation *blocker = nullptr; // the first op on the way that mixes tokens
   while (!frontier.empty() && !layer.output) {
     Operation *op = frontier.pop_back_val();
     for (Operation *user : op->getUsers()) {
@@ -117,10 +118,14 @@ FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
       }
       if (isTokenWise(user))
         frontier.push_back(user);
+      else if (!blocker && isa_and_nonnull<lc::LcDialect>(user->getDialect()))
+        blocker = user;
     }
   }
   if (!layer.output) {
-    why = "no residual add of the layer input follows it through token-wise ops";
+    why = blocker ? "the layer mixes tokens outside its scan ('" +
+                        blocker->getName().getStringRef().str() + "')"
+                  : "no residual add of the layer input follows it through token-wise ops";
     return failure();
   }
   // f: everything the residual branch computes from x.
