@@ -169,7 +169,15 @@ FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
   return layer;
 }
 
+/// [B, S, d] <-> [S, B, d]: a reshape (no data moves) when B is 1.
 Value transposeTokensFirst(OpBuilder &b, Location loc, Value v) {
+  auto type = tensorType(v);
+  if (type.getDimSize(0) == 1 || type.getDimSize(1) == 1)
+    return b.create<lc::ReshapeOp>(
+        loc,
+        RankedTensorType::get({type.getDimSize(1), type.getDimSize(0), type.getDimSize(2)},
+                              type.getElementType()),
+        v);
   return b.create<lc::TransposeOp>(loc, v, b.getDenseI64ArrayAttr({1, 0, 2}));
 }
 
