@@ -337,20 +337,34 @@ Operation *cloneWithInferredTypes(OpBuilder &builder, Operation &op, IRMapping &
     if (ok)
       types.push_back(RankedTensorType::get(shape, result.getElementType()));
   } else if (isa<ReshapeOp>(clone)) {
-    // A reshape that keeps the rows in one dim (e.g. [c, E] <-> [1, c, E]):
-    // that dim takes the new row count.
+    // A reshape that keeps the changed dim whole (e.g. [c, E] <-> [1, c, E]):
+    // the result's dim of that size takes the new size.
     auto from = cast<RankedTensorType>(op.getOperand(0).getType());
     auto to = cast<RankedTensorType>(clone->getOperand(0).getType());
     auto result = cast<RankedTensorType>(op.getResult(0).getType());
+    SmallVector<int64_t> changed;
+    for (int64_t d = 0; d < from.getRank(); ++d)
+      if (from.getDimSize(d) != to.getDimSize(d))
+        changed.push_back(d);
     SmallVector<int64_t> shape(result.getShape());
-    ArrayRef<int64_t> in = from.getShape(), out = result.getShape();
-    if (out.size() == in.size() + 1 && out.front() == 1 && out.drop_front() == in) {
-      shape.assign({1}); // a leading unit dim added
-      llvm::append_range(shape, to.getShape());
-    } else if (in.size() == out.size() + 1 && in.front() == 1 && in.drop_front() == out) {
-      shape.assign(to.getShape().begin() + 1, to.getShape().end()); // ... or dropped
-    } else if (from.getRank() > 0 && llvm::count(shape, from.getDimSize(0)) == 1) {
-      *llvm::find(shape, from.getDimSize(0)) = to.getDimSize(0);
+    if (changed.size() == 1) {
+      int64_t oldSize = from.getDimSize(changed[0]), newSize = to.getDimSize(changed[0]);
+      ArrayRef<int64_t> in = from.getShape(), out = result.getShape();
+      auto sameBut = [&](ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+        SmallVector<int64_t> x(a), y(b);
+        llvm::erase(x, 1);
+        llvm::erase(y, 1);
+        return x == y; // the same dims, unit dims aside
+      };
+      if (llvm::count(shape, oldSize) == 1)
+        *llvm::find(shape, oldSize) = newSize;
+      else if (sameBut(in, out) && oldSize != 1) {
+        // Unit dims moved around: map the k-th non-unit dim to the k-th.
+        int64_t k = llvm::count_if(in.take_front(changed[0]), [](int64_t v) { return v != 1; });
+        for (int64_t d = 0, seen = 0; d < int64_t(shape.size()); ++d)
+          if (shape[d] != 1 && seen++ == k)
+            shape[d] = newSize;
+      }
     }
     auto type = RankedTensorType::get(shape, result.getElementType());
     if (type != result && type.getNumElements() == to.getNumElements())
