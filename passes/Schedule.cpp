@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <queue>
 
 namespace longctx {
 #define GEN_PASS_DEF_LCSCHEDULE
@@ -47,6 +48,7 @@ private:
   std::vector<std::vector<size_t>> defines_;  // arena value ids
   std::vector<uint64_t> valueBytes_;
   std::vector<int64_t> valueReaders_; // distinct reading ops
+  std::vector<std::vector<size_t>> readersOf_; // value -> reading ops
   std::vector<bool> liveToEnd_;       // returned values
   std::vector<size_t> roots_;         // returned values' and effects' ops
 };
@@ -76,6 +78,7 @@ ScheduleGraph::ScheduleGraph(func::FuncOp func) {
         defines_[i].push_back(valueBytes_.size());
         valueBytes_.push_back(tensorBytes(result.getType()));
         valueReaders_.push_back(0);
+        readersOf_.emplace_back();
         liveToEnd_.push_back(false);
       }
     llvm::SmallVector<size_t> predecessors;
@@ -86,6 +89,7 @@ ScheduleGraph::ScheduleGraph(func::FuncOp func) {
                                            !llvm::is_contained(reads_[i], it->second)) {
         reads_[i].push_back(it->second);
         ++valueReaders_[it->second];
+        readersOf_[it->second].push_back(i);
       }
     }
     // An update writes its parameter: after everything that reads it.
@@ -174,39 +178,54 @@ std::vector<size_t> ScheduleGraph::depthFirstOrder() const {
 
 /// List scheduling: among the ready ops, the one that frees the most bytes
 /// net of what it defines; ties go to the earliest in the current order.
+/// A heap with lazy updates: an op's score only changes when one of its
+/// operands is down to its last reader, and then the op is pushed again.
 std::vector<size_t> ScheduleGraph::greedyFreeFirstOrder() const {
   std::vector<int64_t> predsLeft(ops_.size());
-  std::vector<size_t> ready;
-  for (size_t i = 0; i < ops_.size(); ++i)
-    if (!(predsLeft[i] = int64_t(preds_[i].size())))
-      ready.push_back(i);
   std::vector<int64_t> readersLeft = valueReaders_;
-  std::vector<size_t> order;
-  while (!ready.empty()) {
-    size_t best = 0;
-    int64_t bestScore = INT64_MIN;
-    for (size_t r = 0; r < ready.size(); ++r) {
-      size_t i = ready[r];
-      int64_t score = 0;
-      for (size_t v : defines_[i])
-        score -= valueReaders_[v] || liveToEnd_[v] ? int64_t(valueBytes_[v]) : 0;
-      for (size_t v : reads_[i])
-        if (readersLeft[v] == 1 && !liveToEnd_[v])
-          score += int64_t(valueBytes_[v]);
-      if (score > bestScore || (score == bestScore && i < ready[best])) {
-        bestScore = score;
-        best = r;
-      }
+  std::vector<bool> scheduled(ops_.size(), false), ready(ops_.size(), false);
+  auto score = [&](size_t i) {
+    int64_t s = 0;
+    for (size_t v : defines_[i])
+      s -= valueReaders_[v] || liveToEnd_[v] ? int64_t(valueBytes_[v]) : 0;
+    for (size_t v : reads_[i])
+      if (readersLeft[v] == 1 && !liveToEnd_[v])
+        s += int64_t(valueBytes_[v]);
+    return s;
+  };
+  // Max score first, then the smallest index.
+  using Entry = std::pair<int64_t, size_t>;
+  auto worse = [](const Entry &a, const Entry &b) {
+    return a.first != b.first ? a.first < b.first : a.second > b.second;
+  };
+  std::priority_queue<Entry, std::vector<Entry>, decltype(worse)> heap(worse);
+  for (size_t i = 0; i < ops_.size(); ++i)
+    if (!(predsLeft[i] = int64_t(preds_[i].size()))) {
+      ready[i] = true;
+      heap.push({score(i), i});
     }
-    size_t i = ready[best];
-    ready[best] = ready.back();
-    ready.pop_back();
+  std::vector<size_t> order;
+  while (!heap.empty()) {
+    auto [s, i] = heap.top();
+    heap.pop();
+    if (scheduled[i])
+      continue;
+    if (int64_t now = score(i); now != s) { // stale: its operands changed
+      heap.push({now, i});
+      continue;
+    }
+    scheduled[i] = true;
     order.push_back(i);
     for (size_t v : reads_[i])
-      --readersLeft[v];
-    for (size_t s : succs_[i])
-      if (--predsLeft[s] == 0)
-        ready.push_back(s);
+      if (--readersLeft[v] == 1)
+        for (size_t r : readersOf_[v])
+          if (!scheduled[r] && ready[r])
+            heap.push({score(r), r});
+    for (size_t next : succs_[i])
+      if (--predsLeft[next] == 0) {
+        ready[next] = true;
+        heap.push({score(next), next});
+      }
   }
   return order;
 }

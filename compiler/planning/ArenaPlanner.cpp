@@ -15,21 +15,42 @@ bool overlapInTime(const BufferLifetime &a, const BufferLifetime &b) {
 }
 
 /// Places buffers in `order`, each at the smallest gap it fits between the
-/// already placed buffers whose lifetimes overlap its own.
+/// already placed buffers whose lifetimes overlap its own. Placed buffers
+/// are indexed by time bucket, so finding those costs what overlaps, not
+/// everything placed so far.
 ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
                        const std::vector<size_t> &order, uint64_t alignment) {
   ArenaPlan plan;
   plan.offsets.assign(buffers.size(), 0);
-  std::vector<size_t> placed;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const BufferLifetime &b : buffers)
+    if (b.first <= b.last) {
+      lo = std::min(lo, b.first);
+      hi = std::max(hi, b.last);
+    }
+  constexpr int64_t kBucketSteps = 16;
+  const size_t numBuckets = lo <= hi ? size_t((hi - lo) / kBucketSteps + 1) : 0;
+  std::vector<std::vector<size_t>> buckets(numBuckets);
+  auto bucketRange = [&](const BufferLifetime &b) {
+    return std::make_pair(size_t((b.first - lo) / kBucketSteps), size_t((b.last - lo) / kBucketSteps));
+  };
+  std::vector<size_t> stamp(buffers.size(), SIZE_MAX); // dedupes a query's hits
   for (size_t id : order) {
     const BufferLifetime &b = buffers[id];
     uint64_t size = alignUp(std::max<uint64_t>(b.bytes, 1), alignment);
     // Occupied ranges of overlapping live buffers, sorted by offset.
     std::vector<std::pair<uint64_t, uint64_t>> busy;
-    for (size_t other : placed)
-      if (overlapInTime(b, buffers[other]))
-        busy.push_back({plan.offsets[other],
-                        plan.offsets[other] + alignUp(std::max<uint64_t>(buffers[other].bytes, 1), alignment)});
+    if (b.first <= b.last) {
+      auto [from, to] = bucketRange(b);
+      for (size_t k = from; k <= to; ++k)
+        for (size_t other : buckets[k])
+          if (stamp[other] != id && overlapInTime(b, buffers[other])) {
+            stamp[other] = id;
+            busy.push_back({plan.offsets[other],
+                            plan.offsets[other] +
+                                alignUp(std::max<uint64_t>(buffers[other].bytes, 1), alignment)});
+          }
+    }
     std::sort(busy.begin(), busy.end());
     uint64_t bestOffset = UINT64_MAX, bestGap = UINT64_MAX, cursor = 0;
     for (const auto &[start, end] : busy) {
@@ -43,7 +64,11 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
       bestOffset = cursor;
     plan.offsets[id] = bestOffset;
     plan.arenaBytes = std::max(plan.arenaBytes, bestOffset + size);
-    placed.push_back(id);
+    if (b.first <= b.last) {
+      auto [from, to] = bucketRange(b);
+      for (size_t k = from; k <= to; ++k)
+        buckets[k].push_back(id);
+    }
   }
   return plan;
 }
