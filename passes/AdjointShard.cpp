@@ -18,6 +18,7 @@
 
 namespace longctx {
 #define GEN_PASS_DEF_LCADJOINTSHARD
+#define GEN_PASS_DEF_LCADJOINTPAPER
 #include "passes/Passes.h.inc"
 } // namespace longctx
 
@@ -25,6 +26,10 @@ using namespace mlir;
 
 namespace longctx {
 namespace {
+
+/// Marks a sharded layer's loop (its position among the layers, bottom up);
+/// the loop's gradient keeps it, so lc-adjoint-paper finds the backwards.
+constexpr llvm::StringLiteral kAdjointLayerAttr = "lc.adjoint_layer";
 
 /// Values that do not depend on the step's inputs (weights and what is
 /// computed from them only).
@@ -183,7 +188,7 @@ Value transposeTokensFirst(OpBuilder &b, Location loc, Value v) {
 
 /// Replaces the layer by a mini_sequence over time shards of x (tokens
 /// first: [S, B, d]) carrying the scan state.
-LogicalResult shardLayer(SsmLayer &layer, int64_t shards) {
+LogicalResult shardLayer(SsmLayer &layer, int64_t shards, int64_t index) {
   OpBuilder b(layer.output);
   Location loc = layer.output.getLoc();
   auto xType = tensorType(layer.x);
@@ -213,6 +218,7 @@ LogicalResult shardLayer(SsmLayer &layer, int64_t shards) {
       loc, TypeRange{outType, stateType, historyType}, inputs, b.getI64IntegerAttr(shards),
       b.getDenseBoolArrayAttr(split), b.getDenseBoolArrayAttr({false}), DenseI64ArrayAttr(),
       b.getI64IntegerAttr(1), UnitAttr());
+  loop->setAttr(kAdjointLayerAttr, b.getI64IntegerAttr(index));
   Block *block = new Block();
   loop.getBody().push_back(block);
   OpBuilder inner = OpBuilder::atBlockEnd(block);
@@ -269,6 +275,7 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
         scans.push_back(op);
     });
     bool ok = true;
+    int64_t index = 0;
     for (lc::SelectiveScanOp scan : scans) {
       std::string why;
       FailureOr<SsmLayer> layer = findLayer(scan, why);
@@ -277,11 +284,41 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
         ok = false;
         continue;
       }
-      if (failed(shardLayer(*layer, shards)))
+      if (failed(shardLayer(*layer, shards, index++)))
         ok = false;
     }
     if (!ok)
       signalPassFailure();
+  }
+};
+
+/// Drives every sharded layer's backward with the top layer's output
+/// cotangent (the paper's Proposition 3).
+struct AdjointPaperPass : impl::LcAdjointPaperBase<AdjointPaperPass> {
+  void runOnOperation() override {
+    SmallVector<lc::MiniSequenceOp> backwards;
+    getOperation().walk([&](lc::MiniSequenceOp op) {
+      if (op->hasAttr(kAdjointLayerAttr) && op.getReverse())
+        backwards.push_back(op);
+    });
+    if (backwards.empty())
+      return;
+    auto layerOf = [](lc::MiniSequenceOp op) {
+      return cast<IntegerAttr>(op->getAttr(kAdjointLayerAttr)).getInt();
+    };
+    lc::MiniSequenceOp top = *llvm::max_element(
+        backwards, [&](lc::MiniSequenceOp a, lc::MiniSequenceOp b) { return layerOf(a) < layerOf(b); });
+    // A layer's backward reads its output's cotangent second to last (the
+    // final state's cotangent is last).
+    auto cotangentIndex = [](lc::MiniSequenceOp op) { return op.getInputs().size() - 2; };
+    Value topCotangent = top.getInputs()[cotangentIndex(top)];
+    for (lc::MiniSequenceOp op : backwards)
+      if (op != top)
+        op->setOperand(unsigned(cotangentIndex(op)), topCotangent);
+    getOperation().emitWarning(
+        "lc-adjoint-shard mode=paper: every SSM layer's backward is driven by the top layer's "
+        "output cotangent (the paper's Proposition 3); gradients below the top layer are not "
+        "those of backprop");
   }
 };
 

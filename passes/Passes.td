@@ -234,4 +234,16 @@ def LcAdjointShard : Pass<"lc-adjoint-shard", "mlir::func::FuncOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcAdjointPaper : Pass<"lc-adjoint-paper", "mlir::func::FuncOp"> {
+  let summary = "Adjoint sharding as the paper writes it: every layer driven by the top cotangent";
+  let description = [{
+    After lc-adjoint-shard and lc-autodiff: the backward of every sharded
+    SSM layer reads the cotangent of the top sharded layer's output instead
+    of its own output's (Xu et al. 2025, Proposition 3). This is exact only
+    for the top layer; it exists so users can compare with the exact form,
+    and says so in a warning. (`longctx-compile --adjoint-mode paper`.)
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 #endif // LONGCTX_PASSES_TD

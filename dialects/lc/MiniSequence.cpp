@@ -219,6 +219,9 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
       b.loc, resultTypes, inputs, b.b.getI64IntegerAttr(count), b.b.getDenseBoolArrayAttr(split),
       b.b.getDenseBoolArrayAttr(summed), DenseI64ArrayAttr(), b.b.getI64IntegerAttr(carried),
       carried ? b.b.getUnitAttr() : UnitAttr());
+  // Passes that tag a loop (lc.adjoint_layer) find its backward by the tag.
+  for (NamedAttribute attr : (*this)->getDiscardableAttrs())
+    backward->setAttr(attr.getName(), attr.getValue());
   Block *block = new Block();
   backward.getBody().push_back(block);
   for (auto [i, input] : llvm::enumerate(inputs))

@@ -114,6 +114,12 @@ cl::opt<int64_t> adjointShard(
              "(adjoint sharding, exact): the forward keeps each layer's input and the states "
              "at shard boundaries; the backward sweeps the shards in reverse (default 1: off)"),
     cl::value_desc("K"), cl::init(1), cl::cat(category));
+cl::opt<std::string> adjointMode(
+    "adjoint-mode",
+    cl::desc("With --adjoint-shard: exact (default: gradients equal backprop) or paper (every "
+             "layer driven by the top layer's cotangent, as the paper's Proposition 3; exact "
+             "only for the top layer, for comparison)"),
+    cl::init("exact"), cl::cat(category));
 cl::list<std::string> freeze("freeze", cl::desc("Parameters that get no gradient (with --train)"),
                              cl::value_desc("NAME,..."), cl::CommaSeparated, cl::cat(trainCategory));
 cl::list<std::string> shapes("shape",
@@ -249,6 +255,8 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
       opt.inBackward = optimizerInBackward;
       pm.addPass(createLcOptimizer(opt));
     }
+    if (adjointShard > 1 && adjointMode == "paper")
+      pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointPaper());
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
   }
@@ -342,6 +350,10 @@ int main(int argc, char **argv) {
   }
   if (adjointShard < 1 || adjointShard > 65536)
     return fail("--adjoint-shard must be a number of time shards from 1 to 65536");
+  if (adjointMode != "exact" && adjointMode != "paper")
+    return fail("--adjoint-mode must be exact or paper");
+  if (adjointMode == "paper" && (adjointShard < 2 || !train))
+    return fail("--adjoint-mode paper needs --train and --adjoint-shard K with K >= 2");
   if (recompute != "none" && recompute != "layer" && recompute != "auto")
     return fail("--recompute must be none, layer or auto");
   if (recompute != "none" && !train)
