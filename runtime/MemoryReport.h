@@ -35,7 +35,8 @@ struct MemoryReport {
   int64_t peakStep = -1; // the step where LOAD is reached
   std::string peakOp;    // its kernel and source node
   /// Bytes by category at the peak step: "weights", "constants",
-  /// "optimizer_state", and the arena categories of MemoryCategory
+  /// "optimizer_state", "workspace" (planned kernel scratch: none on the
+  /// CPU backend yet), and the arena categories of MemoryCategory
   /// ("gradients", "saved_activations", "transient", "inputs_outputs").
   std::map<std::string, uint64_t> byCategory;
   /// The largest arena bytes live at the peak step, by the step that made
