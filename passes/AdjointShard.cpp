@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/lc/LcOps.h"
+#include "passes/MatchUtils.h"
 #include "passes/Passes.h"
 
 #include "mlir/IR/IRMapping.h"
@@ -30,18 +31,6 @@ namespace {
 /// Marks a sharded layer's loop (its position among the layers, bottom up);
 /// the loop's gradient keeps it, so lc-adjoint-paper finds the backwards.
 constexpr llvm::StringLiteral kAdjointLayerAttr = "lc.adjoint_layer";
-
-/// Values that do not depend on the step's inputs (weights and what is
-/// computed from them only).
-bool isWeightLike(Value v) {
-  Operation *def = v.getDefiningOp();
-  if (!def)
-    return false;
-  if (isa<lc::ParamOp, lc::ConstantOp>(def))
-    return true;
-  return def->getNumOperands() > 0 && def->getNumRegions() == 0 &&
-         llvm::all_of(def->getOperands(), isWeightLike);
-}
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 

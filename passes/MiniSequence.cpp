@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/lc/LcOps.h"
+#include "passes/MatchUtils.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -24,20 +25,6 @@ using namespace mlir;
 
 namespace longctx {
 namespace {
-
-/// Values that do not depend on the step's inputs (block arguments): the
-/// weights, their transposes and casts, biases, constants. Every chunk reads
-/// them whole.
-bool isWeightLike(Value v) {
-  Operation *def = v.getDefiningOp();
-  if (!def)
-    return false;
-  if (isa<lc::ParamOp, lc::ConstantOp>(def))
-    return true;
-  if (def->getNumOperands() == 0 || def->getNumRegions())
-    return false;
-  return llvm::all_of(def->getOperands(), isWeightLike);
-}
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
