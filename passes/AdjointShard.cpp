@@ -263,6 +263,10 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
       if (!op->getParentOfType<lc::MiniSequenceOp>())
         scans.push_back(op);
     });
+    if (scans.empty()) {
+      getOperation().emitWarning("lc-adjoint-shard: no selective scan to shard");
+      return;
+    }
     bool ok = true;
     int64_t index = 0;
     for (lc::SelectiveScanOp scan : scans) {

@@ -157,6 +157,9 @@ struct MiniSequencePass : impl::LcMiniSequenceBase<MiniSequencePass> {
   LogicalResult chunkMlp(lc::MatMulOp down);
   LogicalResult chunkFusedMlp(lc::GatedMlpOp mlp);
   LogicalResult wrapRowWise(RowWiseRegion &region, Operation *top);
+
+  /// Ops a wrap erased (candidates collected before it must skip them).
+  llvm::DenseSet<Operation *> erased;
 };
 
 /// cross_entropy(h W, targets) -> sum over chunks of the chunk's summed token
@@ -348,8 +351,10 @@ LogicalResult MiniSequencePass::wrapRowWise(RowWiseRegion &region, Operation *to
     return failure();
   top->getResult(0).replaceAllUsesWith(reshapeTo(b, loc, loop.getResult(0), outType.getShape()));
   for (Operation *op : llvm::reverse(ordered))
-    if (op->use_empty())
+    if (op->use_empty()) {
+      erased.insert(op);
       op->erase();
+    }
   return success();
 }
 
@@ -369,8 +374,9 @@ void MiniSequencePass::runOnOperation() {
     else if (auto fused = dyn_cast<lc::GatedMlpOp>(op))
       fusedMlps.push_back(fused);
   }
+  int64_t wrapped = 0;
   for (lc::GatedMlpOp mlp : fusedMlps)
-    (void)chunkFusedMlp(mlp);
+    wrapped += succeeded(chunkFusedMlp(mlp));
   // The LM head first: its projection is not an MLP's.
   llvm::DenseSet<Operation *> heads;
   for (lc::CrossEntropyOp loss : losses) {
@@ -379,12 +385,15 @@ void MiniSequencePass::runOnOperation() {
       logits = r.getInput();
     if (Operation *def = logits.getDefiningOp())
       heads.insert(def);
-    (void)chunkLossHead(loss);
+    wrapped += succeeded(chunkLossHead(loss));
   }
   // Last projection first: an MLP's down projection comes after its up ones.
   for (lc::MatMulOp mm : llvm::reverse(projections))
-    if (!heads.contains(mm) && mm->getBlock())
-      (void)chunkMlp(mm);
+    if (!heads.contains(mm) && !erased.contains(mm))
+      wrapped += succeeded(chunkMlp(mm));
+  if (!wrapped)
+    getOperation().emitWarning("lc-mini-sequence: found no MLP and no LM head + loss to chunk")
+        << (remarks ? "" : " (remarks=true says why for each candidate)");
 }
 
 } // namespace
