@@ -91,6 +91,26 @@ double rowLogSumExp(const T *x, int64_t n, double &max, double &sum,
   return max + std::log(sum);
 }
 
+/// One row's gradient, scale * (softmax(row) - onehot(label)), written to
+/// `out` (zeros for an uncounted row, label < 0); returns the row's loss
+/// logsumexp(row) - row[label] (0 when uncounted).
+template <typename T>
+double rowGradient(const T *row, int64_t v, int64_t label, double scale, T *out) {
+  if (label < 0) {
+    std::fill(out, out + v, T(0));
+    return 0.0;
+  }
+  double max, sum;
+  const double lse = rowLogSumExp(row, v, max, sum, out);
+  const double k = scale / sum;
+  const double pl = double(out[label]);
+#pragma omp simd
+  for (int64_t i = 0; i < v; ++i)
+    out[i] = T(double(out[i]) * k);
+  out[label] = T(pl * k - scale);
+  return lse - double(row[label]);
+}
+
 Status crossEntropyKernel(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs,
                           const AttrMap &attrs) {
@@ -159,21 +179,8 @@ Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
     const double perRow = sum ? dloss : lr.count ? dloss / double(lr.count) : 0.0;
 #pragma omp parallel for schedule(static) if (rows > 1 &&                      \
                                               rows * v >= kParallelGrain)
-    for (int64_t r = 0; r < rows; ++r) {
-      T *out = pd + r * v;
-      if (label[r] < 0) {
-        std::fill(out, out + v, T(0));
-        continue;
-      }
-      double max, sum;
-      rowLogSumExp(px + r * v, v, max, sum, out);
-      const double k = perRow / sum;
-      const double pl = double(out[label[r]]);
-#pragma omp simd
-      for (int64_t i = 0; i < v; ++i)
-        out[i] = T(double(out[i]) * k);
-      out[label[r]] = T(pl * k - perRow);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      rowGradient(px + r * v, v, label[r], perRow, pd + r * v);
     return Status();
   });
 }
@@ -209,22 +216,8 @@ Status crossEntropyAndGradKernel(const std::vector<TensorRef> &inputs,
     double total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total) if (           \
         rows > 1 && rows * v >= kParallelGrain)
-    for (int64_t r = 0; r < rows; ++r) {
-      T *out = pd + r * v;
-      if (label[r] < 0) {
-        std::fill(out, out + v, T(0));
-        continue;
-      }
-      const T *row = px + r * v;
-      double max, sum;
-      total += rowLogSumExp(row, v, max, sum, out) - double(row[label[r]]);
-      const double k = 1.0 / sum;
-      const double pl = double(out[label[r]]);
-#pragma omp simd
-      for (int64_t i = 0; i < v; ++i)
-        out[i] = T(double(out[i]) * k);
-      out[label[r]] = T(pl * k - 1.0);
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      total += rowGradient(px + r * v, v, label[r], 1.0, pd + r * v);
     *loss.as<T>() = T(total);
     return Status();
   });
