@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <deque>
 #include <random>
 
 using namespace mlir;
@@ -150,6 +151,23 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
       EXPECT_NEAR(analytic[i], numeric, c.tolerance * std::max(1.0, scale))
           << c.name << ": d loss / d " << name << "[" << i << "]";
     }
+  }
+}
+
+/// Adds `<name>_<suffix>` for each result: `source` with @TYPE@ and
+/// @RESULT@ replaced by that result's type and `return` operand.
+struct ResultChoice {
+  const char *suffix, *value, *type;
+};
+void addPerResult(std::vector<GradientCase> &all, const std::string &name,
+                  const std::string &source, std::initializer_list<ResultChoice> choices) {
+  for (const ResultChoice &c : choices) {
+    std::string text = source;
+    text.replace(text.find("@TYPE@"), 6, c.type);
+    text.replace(text.find("@RESULT@"), 8, std::string(c.value) + " : " + c.type);
+    static std::deque<std::string> names; // the cases keep `const char *`
+    names.push_back(name + "_" + c.suffix);
+    all.push_back({names.back().c_str(), text});
   }
 }
 
@@ -322,8 +340,9 @@ func.func @main() -> tensor<2x7x3xf64> {
   %y = lc.selective_scan %u, %sp, %a, %b, %c : (tensor<2x7x3xf64>, tensor<2x7x3xf64>, tensor<3x4xf64>, tensor<2x7x4xf64>, tensor<2x7x4xf64>) -> tensor<2x7x3xf64>
   return %y : tensor<2x7x3xf64>
 })"});
-  all.push_back({"selective_scan_state_output", R"(
-func.func @main() -> tensor<2x5x3xf64> {
+  // One case per result of a two-result op: the same body returning each.
+  addPerResult(all, "selective_scan_state", R"(
+func.func @main() -> @TYPE@ {
   %u = lc.param "u" : tensor<2x5x3xf64>
   %d = lc.param "delta" : tensor<2x5x3xf64>
   %a = lc.param "A" : tensor<3x4xf64>
@@ -332,22 +351,11 @@ func.func @main() -> tensor<2x5x3xf64> {
   %h0 = lc.param "h0" : tensor<2x3x4xf64>
   %sp = lc.softplus %d : tensor<2x5x3xf64>
   %y, %h = lc.selective_scan_state %u, %sp, %a, %b, %c, %h0 : (tensor<2x5x3xf64>, tensor<2x5x3xf64>, tensor<3x4xf64>, tensor<2x5x4xf64>, tensor<2x5x4xf64>, tensor<2x3x4xf64>) -> (tensor<2x5x3xf64>, tensor<2x3x4xf64>)
-  return %y : tensor<2x5x3xf64>
-})"});
-  all.push_back({"selective_scan_state_final", R"(
-func.func @main() -> tensor<2x3x4xf64> {
-  %u = lc.param "u" : tensor<2x5x3xf64>
-  %d = lc.param "delta" : tensor<2x5x3xf64>
-  %a = lc.param "A" : tensor<3x4xf64>
-  %b = lc.param "B" : tensor<2x5x4xf64>
-  %c = lc.param "C" : tensor<2x5x4xf64>
-  %h0 = lc.param "h0" : tensor<2x3x4xf64>
-  %sp = lc.softplus %d : tensor<2x5x3xf64>
-  %y, %h = lc.selective_scan_state %u, %sp, %a, %b, %c, %h0 : (tensor<2x5x3xf64>, tensor<2x5x3xf64>, tensor<3x4xf64>, tensor<2x5x4xf64>, tensor<2x5x4xf64>, tensor<2x3x4xf64>) -> (tensor<2x5x3xf64>, tensor<2x3x4xf64>)
-  return %h : tensor<2x3x4xf64>
-})"});
-  all.push_back({"mini_sequence_carried_scan_output", R"(
-func.func @main() -> tensor<7x3xf64> {
+  return @RESULT@
+})",
+               {{"output", "%y", "tensor<2x5x3xf64>"}, {"final", "%h", "tensor<2x3x4xf64>"}});
+  addPerResult(all, "mini_sequence_carried_scan", R"(
+func.func @main() -> @TYPE@ {
   %u = lc.param "u" : tensor<7x3xf64>
   %d = lc.param "delta" : tensor<7x3xf64>
   %a = lc.param "A" : tensor<3x4xf64>
@@ -365,29 +373,9 @@ func.func @main() -> tensor<7x3xf64> {
     %y2 = lc.reshape %y3 : tensor<1x3x3xf64> -> tensor<3x3xf64>
     lc.yield %y2, %next : tensor<3x3xf64>, tensor<1x3x4xf64>
   }
-  return %y : tensor<7x3xf64>
-})"});
-  all.push_back({"mini_sequence_carried_scan_final_state", R"(
-func.func @main() -> tensor<1x3x4xf64> {
-  %u = lc.param "u" : tensor<7x3xf64>
-  %d = lc.param "delta" : tensor<7x3xf64>
-  %a = lc.param "A" : tensor<3x4xf64>
-  %b = lc.param "B" : tensor<7x4xf64>
-  %c = lc.param "C" : tensor<7x4xf64>
-  %h0 = lc.param "h0" : tensor<1x3x4xf64>
-  %sp = lc.softplus %d : tensor<7x3xf64>
-  %y, %hf, %hist = lc.mini_sequence(%u, %sp, %a, %b, %c, %h0) {chunks = 3 : i64, carried = 1 : i64, split = array<i1: true, true, false, true, true, false>, sum = array<i1: false>} : (tensor<7x3xf64>, tensor<7x3xf64>, tensor<3x4xf64>, tensor<7x4xf64>, tensor<7x4xf64>, tensor<1x3x4xf64>) -> (tensor<7x3xf64>, tensor<1x3x4xf64>, tensor<3x3x4xf64>) {
-  ^bb0(%uc: tensor<3x3xf64>, %dc: tensor<3x3xf64>, %ac: tensor<3x4xf64>, %bc: tensor<3x4xf64>, %cc: tensor<3x4xf64>, %s: tensor<1x3x4xf64>):
-    %u3 = lc.reshape %uc : tensor<3x3xf64> -> tensor<1x3x3xf64>
-    %d3 = lc.reshape %dc : tensor<3x3xf64> -> tensor<1x3x3xf64>
-    %b3 = lc.reshape %bc : tensor<3x4xf64> -> tensor<1x3x4xf64>
-    %c3 = lc.reshape %cc : tensor<3x4xf64> -> tensor<1x3x4xf64>
-    %y3, %next = lc.selective_scan_state %u3, %d3, %ac, %b3, %c3, %s : (tensor<1x3x3xf64>, tensor<1x3x3xf64>, tensor<3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>, tensor<1x3x4xf64>) -> (tensor<1x3x3xf64>, tensor<1x3x4xf64>)
-    %y2 = lc.reshape %y3 : tensor<1x3x3xf64> -> tensor<3x3xf64>
-    lc.yield %y2, %next : tensor<3x3xf64>, tensor<1x3x4xf64>
-  }
-  return %hf : tensor<1x3x4xf64>
-})"});
+  return @RESULT@
+})",
+               {{"output", "%y", "tensor<7x3xf64>"}, {"final_state", "%hf", "tensor<1x3x4xf64>"}});
   all.push_back({"cross_entropy_next_token", R"(
 func.func @main(%ids: tensor<2x4xi64>) -> tensor<f64> {
   %logits = lc.param "logits" : tensor<2x4x5xf64>
