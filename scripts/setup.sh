@@ -11,7 +11,7 @@ packages=(
   cmake ninja-build g++ lld ccache
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   libonnx-dev libprotobuf-dev protobuf-compiler
-  nlohmann-json3-dev libgtest-dev libopenblas-dev
+  nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev
   python3 python3-numpy python3-onnx
 )
 
