@@ -58,12 +58,13 @@ inline Status opError(const char *op, const std::string &why) {
   return Status::error(std::string(op) + ": " + why);
 }
 
-/// Checks the input count is in [minIn, maxIn], the output count is numOut,
-/// and that every tensor with elements has data.
+/// Checks the input count is in [minIn, maxIn], the output count is in
+/// [numOut, maxOut] (maxOut 0: exactly numOut), and that every tensor with
+/// elements has data.
 inline Status checkArity(const char *op, const std::vector<TensorRef> &inputs,
                          size_t minIn, size_t maxIn,
                          const std::vector<TensorRef> &outputs,
-                         size_t numOut = 1) {
+                         size_t numOut = 1, size_t maxOut = 0) {
   if (inputs.size() < minIn || inputs.size() > maxIn) {
     std::string want =
         minIn == maxIn ? std::to_string(minIn)
@@ -71,9 +72,13 @@ inline Status checkArity(const char *op, const std::vector<TensorRef> &inputs,
     return opError(op, "expected " + want + " inputs, got " +
                            std::to_string(inputs.size()));
   }
-  if (outputs.size() != numOut)
-    return opError(op, "expected " + std::to_string(numOut) + " outputs, got " +
-                           std::to_string(outputs.size()));
+  maxOut = std::max(maxOut, numOut);
+  if (outputs.size() < numOut || outputs.size() > maxOut)
+    return opError(op, "expected " +
+                           (numOut == maxOut ? std::to_string(numOut)
+                                             : std::to_string(numOut) + ".." +
+                                                   std::to_string(maxOut)) +
+                           " outputs, got " + std::to_string(outputs.size()));
   for (const auto *list : {&inputs, &outputs})
     for (const TensorRef &t : *list) {
       for (int64_t d : t.shape)

@@ -163,6 +163,22 @@ Status selectiveScanStateKernel(const std::vector<TensorRef> &inputs,
 // backwards, so scratch is O(chunk * N) per channel instead of O(S * N).
 // dB and dC (summed over channels) and dA (over batch and time) go to
 // per-thread partials.
+//
+// Truncated (`truncate` = T > 0, Xu et al.'s truncated adjoint sharding):
+// the cotangent dy_t reaches back to h_i only for t - i < T, i.e.
+//   g_i = sum_{t=i}^{i+T-1} dy_t C_t prod_{s=i+1}^{t} exp(delta_s A).
+// Chunks are T steps long. Within a chunk [a, f) the sum splits into the
+// chunk's own reverse scan (zero carry at f) plus P_i * W_f[i + T - 1 - f],
+// where P_i = prod_{s=i+1}^{f-1} exp(delta_s A) and the window
+//   W_f[k] = sum_{t=f}^{f+k} dy_t C_t prod_{s=f}^{t} exp(delta_s A)
+// (k < T) holds what the next T steps send back. W_a follows from W_f by one
+// forward walk over the chunk, so the work stays O(S) for any T. With a
+// state, the window replaces the state's cotangent: `d final state` is the
+// window after the last step and `dh0` the one at the first ([B, T, E, N]).
+//
+// With a seventh output the kernel also writes the scan's output y_t =
+// <C_t, h_t> from the states it recomputes, so a backward that recomputes
+// the forward scan only for y need not run it (lc-fuse-scan-recompute).
 //===----------------------------------------------------------------------===//
 
 /// Channels one task walks together: they share each step's B and C rows.
@@ -176,11 +192,14 @@ template <typename T> struct ScanGrad {
   const T *dy, *u, *delta, *a, *bm, *c;
   T *du, *ddelta;
   ScanDims dims;
-  int64_t chunkLen; // steps per recomputed chunk
+  int64_t chunkLen; // steps per recomputed chunk (== truncate when truncated)
+  int64_t truncate = 0; // T > 0: each dy_t reaches back T steps at most
   /// With a state: the initial state, the final state's cotangent, and the
-  /// initial state's cotangent (all [batch, e, n]); null without.
+  /// initial state's cotangent ([batch, e, n]; truncated: windows
+  /// [batch, T, e, n]); null without.
   const T *h0 = nullptr, *dhLast = nullptr;
   T *dh0 = nullptr;
+  T *y = nullptr; // the recomputed scan output, when asked for
 
   /// Scratch of one thread, reused by its tasks (all double).
   struct Scratch {
@@ -188,7 +207,45 @@ template <typename T> struct ScanGrad {
     std::vector<double> hist;  // [chunkLen + 1][w][n]: states in a chunk
     std::vector<double> decay; // [chunkLen][w][n]: exp(delta_t A)
     std::vector<double> carry; // [w][n]: exp(delta_{t+1} A) * g_{t+1}
+    std::vector<double> reach; // [w][n]: P_i (truncated)
+    std::vector<double> window, nextWindow; // [T][w][n]: W_a, W_f (truncated)
   };
+
+  /// Offset of (b, k, e0) in a [batch, T, e, n] window.
+  int64_t windowOffset(int64_t b, int64_t k, int64_t e0) const {
+    return ((b * truncate + k) * dims.e + e0) * dims.n;
+  }
+
+  /// W_a from W_f for the chunk [s0, s0 + len) of batch b (truncated).
+  void advanceWindow(int64_t b, int64_t s0, int64_t len, int64_t e0, int64_t w,
+                     Scratch &sc) const {
+    const int64_t seq = dims.seq, e = dims.e, n = dims.n, wn = w * n;
+    double *reach = sc.reach.data(), *acc = sc.carry.data();
+    std::fill(reach, reach + wn, 1.0);
+    std::fill(acc, acc + wn, 0.0);
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t step = b * seq + s0 + k;
+      const T *cRow = c + step * n;
+      const double *dec = sc.decay.data() + k * wn;
+      double *out = sc.window.data() + k * wn;
+      for (int64_t ch = 0; ch < w; ++ch) {
+        const double dyv = double(dy[step * e + e0 + ch]);
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t j = ch * n + i;
+          reach[j] *= dec[j];
+          acc[j] += dyv * double(cRow[i]) * reach[j];
+          out[j] = acc[j];
+        }
+      }
+    }
+    for (int64_t k = len; k < truncate; ++k) {
+      const double *in = sc.nextWindow.data() + (k - len) * wn;
+      double *out = sc.window.data() + k * wn;
+      for (int64_t j = 0; j < wn; ++j)
+        out[j] = acc[j] + reach[j] * in[j];
+    }
+    std::swap(sc.window, sc.nextWindow);
+  }
 
   /// One forward step of channels [e0, e0+w) at step index `step`:
   /// hOut = exp(delta A) * hIn + delta u B, recording the decay when asked.
@@ -225,9 +282,19 @@ template <typename T> struct ScanGrad {
     // The state cotangent arriving from after the last step.
     sc.carry.assign(size_t(wn), 0.0);
     const int64_t first = (b * e + e0) * n; // this task's slice of a state
-    if (dhLast)
+    if (truncate) {
+      sc.reach.resize(size_t(wn));
+      sc.window.resize(size_t(truncate * wn));
+      sc.nextWindow.assign(size_t(truncate * wn), 0.0);
+      if (dhLast)
+        for (int64_t k = 0; k < truncate; ++k)
+          for (int64_t j = 0; j < wn; ++j)
+            sc.nextWindow[size_t(k * wn + j)] =
+                double(dhLast[windowOffset(b, k, e0) + j]);
+    } else if (dhLast) {
       for (int64_t i = 0; i < wn; ++i)
         sc.carry[size_t(i)] = double(dhLast[first + i]);
+    }
     // Checkpoints: ckpt[0] = the initial state, ckpt[k] = the state after k
     // chunks (carried in hist[0] / hist[1] meanwhile).
     double *hA = sc.hist.data(), *hB = hA + wn;
@@ -249,10 +316,19 @@ template <typename T> struct ScanGrad {
       for (int64_t k = 0; k < len; ++k)
         forwardStep(b * seq + s0 + k, e0, w, sc.hist.data() + k * wn,
                     sc.hist.data() + (k + 1) * wn, sc.decay.data() + k * wn);
+      if (truncate) { // the chunk's own reverse scan starts from zero
+        std::fill(sc.carry.begin(), sc.carry.end(), 0.0);
+        std::fill(sc.reach.begin(), sc.reach.end(), 1.0);
+      }
       for (int64_t k = len - 1; k >= 0; --k) {
         const int64_t step = b * seq + s0 + k;
         const T *bRow = bm + step * n, *cRow = c + step * n;
         double *pBRow = pB + step * n, *pCRow = pC + step * n;
+        // W_f's entry that reaches back exactly to this step.
+        const int64_t reachBack = k + truncate - 1 - len;
+        const double *far = truncate && reachBack >= 0
+                                ? sc.nextWindow.data() + reachBack * wn
+                                : nullptr;
         for (int64_t ch = 0; ch < w; ++ch) {
           const int64_t idx = step * e + e0 + ch;
           const double d = double(delta[idx]), uv = double(u[idx]),
@@ -263,44 +339,81 @@ template <typename T> struct ScanGrad {
           const double *dec = sc.decay.data() + k * wn + ch * n;
           double *cr = sc.carry.data() + ch * n;
           double *pARow = pA + (e0 + ch) * n;
-          double sumGB = 0, sumAGa = 0;
-#pragma omp simd reduction(+ : sumGB, sumAGa)
-          for (int64_t i = 0; i < n; ++i) {
-            const double g = dyv * double(cRow[i]) + cr[i];
-            const double ga = g * dec[i] * hPrev[i];
-            pCRow[i] += dyv * hNow[i];
-            pBRow[i] += g * d * uv;
-            sumGB += g * double(bRow[i]);
-            sumAGa += double(aRow[i]) * ga;
-            pARow[i] += d * ga;
-            cr[i] = dec[i] * g;
+          double sumGB = 0, sumAGa = 0, out = 0;
+          if (far) {
+            const double *farRow = far + ch * n;
+            double *reach = sc.reach.data() + ch * n;
+            for (int64_t i = 0; i < n; ++i) {
+              const double local = dyv * double(cRow[i]) + cr[i];
+              const double g = local + reach[i] * farRow[i];
+              const double ga = g * dec[i] * hPrev[i];
+              pCRow[i] += dyv * hNow[i];
+              pBRow[i] += g * d * uv;
+              sumGB += g * double(bRow[i]);
+              sumAGa += double(aRow[i]) * ga;
+              pARow[i] += d * ga;
+              out += hNow[i] * double(cRow[i]);
+              cr[i] = dec[i] * local;
+              reach[i] *= dec[i];
+            }
+          } else {
+            double *reach = truncate ? sc.reach.data() + ch * n : nullptr;
+#pragma omp simd reduction(+ : sumGB, sumAGa, out)
+            for (int64_t i = 0; i < n; ++i) {
+              const double g = dyv * double(cRow[i]) + cr[i];
+              const double ga = g * dec[i] * hPrev[i];
+              pCRow[i] += dyv * hNow[i];
+              pBRow[i] += g * d * uv;
+              sumGB += g * double(bRow[i]);
+              sumAGa += double(aRow[i]) * ga;
+              pARow[i] += d * ga;
+              out += hNow[i] * double(cRow[i]);
+              cr[i] = dec[i] * g;
+            }
+            if (reach)
+              for (int64_t i = 0; i < n; ++i)
+                reach[i] *= dec[i];
           }
           du[idx] = T(d * sumGB);
           ddelta[idx] = T(sumAGa + uv * sumGB);
+          if (y)
+            y[idx] = T(out);
         }
       }
+      if (truncate)
+        advanceWindow(b, s0, len, e0, w, sc);
+    }
+    if (!dh0)
+      return;
+    if (truncate) { // the window at the first step
+      for (int64_t k = 0; k < truncate; ++k)
+        for (int64_t j = 0; j < wn; ++j)
+          dh0[windowOffset(b, k, e0) + j] = T(sc.nextWindow[size_t(k * wn + j)]);
+      return;
     }
     // After the first step the carry is exp(delta_0 A) g_0 = dL/dh0.
-    if (dh0)
-      for (int64_t i = 0; i < wn; ++i)
-        dh0[first + i] = T(sc.carry[size_t(i)]);
+    for (int64_t i = 0; i < wn; ++i)
+      dh0[first + i] = T(sc.carry[size_t(i)]);
   }
 };
 
 /// selective_scan_grad (dy, u, delta, A, B, C) -> (du, ddelta, dA, dB, dC)
 /// and selective_scan_state_grad (dy, d final state, u, delta, A, B, C, h0)
-/// -> (du, ddelta, dA, dB, dC, dh0).
+/// -> (du, ddelta, dA, dB, dC, dh0); either may add y as a last output.
 Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRef> &inputs,
                       const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
-  const size_t arity = withState ? 8 : 6;
-  if (Status s = checkArity(op, inputs, arity, arity, outputs, withState ? 6 : 5); !s)
+  const size_t arity = withState ? 8 : 6, results = withState ? 6 : 5;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, results, results + 1); !s)
     return s;
   const TensorRef &dy = inputs[0];
   const size_t first = withState ? 2 : 1; // u's index
+  const bool withOutput = outputs.size() == results + 1;
   ScanDims dims;
   if (Status s = resolveScan(
           op, inputs, first,
-          {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]}}, dims);
+          {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]},
+           {"output", withOutput ? &outputs[results] : &dy}},
+          dims);
       !s)
     return s;
   const char *names[] = {"dA", "dB", "dC"};
@@ -311,17 +424,30 @@ Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRe
     if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
       return s;
   }
+  const int64_t truncate = attrs.getInt("truncate", 0);
+  if (truncate < 0 || (truncate > 0 && !withState))
+    return opError(op, truncate < 0 ? "truncate must be >= 0, got " + std::to_string(truncate)
+                                    : std::string("truncate needs the state form"));
   if (withState) {
+    if (Status s = checkState(op, "h0", inputs[7], dims, dy.dtype); !s)
+      return s;
+    // Truncated, the state's cotangent is the adjoint window [B, T, E, N].
+    const Shape carry = truncate ? Shape{dims.batch, truncate, dims.e, dims.n}
+                                 : Shape{dims.batch, dims.e, dims.n};
     for (auto [name, t] : {std::pair<const char *, const TensorRef *>{"d final state", &inputs[1]},
-                           {"h0", &inputs[7]},
-                           {"dh0", &outputs[5]}})
-      if (Status s = checkState(op, name, *t, dims, dy.dtype); !s)
+                           {"dh0", &outputs[5]}}) {
+      if (Status s = checkDType(op, name, t->dtype, dy.dtype); !s)
         return s;
+      if (Status s = checkShape(op, name, t->shape, carry); !s)
+        return s;
+    }
   }
   int64_t chunkLen = attrs.getInt("chunk", 0);
   if (chunkLen < 0)
     return opError(op, "chunk must be >= 0, got " + std::to_string(chunkLen));
-  if (chunkLen == 0)
+  if (truncate) // chunks of T steps keep the window's upkeep O(1) per step
+    chunkLen = truncate;
+  else if (chunkLen == 0)
     chunkLen = dims.seq * std::min(dims.e, kGradChannelBlock) * dims.n <=
                        kHistoryBudget
                    ? std::max<int64_t>(dims.seq, 1)
@@ -338,7 +464,10 @@ Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRe
                   outputs[0].as<T>(),
                   outputs[1].as<T>(),
                   dims,
-                  chunkLen};
+                  chunkLen,
+                  truncate};
+    if (withOutput)
+      g.y = outputs[results].as<T>();
     if (withState) {
       g.dhLast = inputs[1].as<T>();
       g.h0 = inputs[7].as<T>();
