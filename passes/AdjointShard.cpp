@@ -31,6 +31,8 @@ namespace {
 /// Marks a sharded layer's loop (its position among the layers, bottom up);
 /// the loop's gradient keeps it, so lc-adjoint-paper finds the backwards.
 constexpr llvm::StringLiteral kAdjointLayerAttr = "lc.adjoint_layer";
+/// Marks the loops whose backward lc-adjoint-paper rewires (mode=paper).
+constexpr llvm::StringLiteral kAdjointPaperAttr = "lc.adjoint_paper";
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
@@ -175,9 +177,17 @@ Value transposeTokensFirst(OpBuilder &b, Location loc, Value v) {
   return b.create<lc::TransposeOp>(loc, v, b.getDenseI64ArrayAttr({1, 0, 2}));
 }
 
+/// How the layers are sharded.
+struct ShardingOptions {
+  int64_t shards;
+  int64_t truncate; // 0: exact
+  bool paper;
+};
+
 /// Replaces the layer by a mini_sequence over time shards of x (tokens
 /// first: [S, B, d]) carrying the scan state.
-LogicalResult shardLayer(SsmLayer &layer, int64_t shards, int64_t index) {
+LogicalResult shardLayer(SsmLayer &layer, const ShardingOptions &options, int64_t index) {
+  const int64_t shards = options.shards;
   OpBuilder b(layer.output);
   Location loc = layer.output.getLoc();
   auto xType = tensorType(layer.x);
@@ -208,6 +218,8 @@ LogicalResult shardLayer(SsmLayer &layer, int64_t shards, int64_t index) {
       b.getDenseBoolArrayAttr(split), b.getDenseBoolArrayAttr({false}), DenseI64ArrayAttr(),
       b.getI64IntegerAttr(1), UnitAttr());
   loop->setAttr(kAdjointLayerAttr, b.getI64IntegerAttr(index));
+  if (options.paper)
+    loop->setAttr(kAdjointPaperAttr, b.getUnitAttr());
   Block *block = new Block();
   loop.getBody().push_back(block);
   OpBuilder inner = OpBuilder::atBlockEnd(block);
@@ -229,6 +241,9 @@ LogicalResult shardLayer(SsmLayer &layer, int64_t shards, int64_t index) {
         operands.push_back(mapping.lookup(v));
       operands.push_back(state);
       auto sharded = inner.create<lc::SelectiveScanStateOp>(op->getLoc(), operands);
+      // A window as long as the sequence truncates nothing.
+      if (options.truncate > 0 && options.truncate < outType.getDimSize(0))
+        sharded.setTruncate(options.truncate);
       mapping.map(op->getResult(0), sharded.getOutput());
       next = sharded.getFinalState();
       continue;
@@ -255,9 +270,21 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
 
   void runOnOperation() override {
     if (shards < 1) {
-      getOperation().emitError("lc-adjoint-shard: shards must be at least 1, got ") << shards;
+      getOperation().emitError("lc-adjoint-shard: shards must be at least 1, got ") << int64_t(shards);
       return signalPassFailure();
     }
+    if (truncate < 0) {
+      getOperation().emitError("lc-adjoint-shard: truncate must be 0 (exact) or a number of "
+                               "steps, got ")
+          << int64_t(truncate);
+      return signalPassFailure();
+    }
+    if (mode != "exact" && mode != "paper") {
+      getOperation().emitError("lc-adjoint-shard: mode must be exact or paper, got '")
+          << std::string(mode) << "'";
+      return signalPassFailure();
+    }
+    const ShardingOptions options{shards, truncate, mode == "paper"};
     SmallVector<lc::SelectiveScanOp> scans;
     getOperation().walk([&](lc::SelectiveScanOp op) {
       if (!op->getParentOfType<lc::MiniSequenceOp>())
@@ -277,11 +304,16 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
         ok = false;
         continue;
       }
-      if (failed(shardLayer(*layer, shards, index++)))
+      if (failed(shardLayer(*layer, options, index++)))
         ok = false;
     }
     if (!ok)
-      signalPassFailure();
+      return signalPassFailure();
+    if (options.paper && index > 0)
+      getOperation().emitWarning(
+          "lc-adjoint-shard mode=paper: every SSM layer's backward is driven by the top layer's "
+          "output cotangent (the paper's Proposition 3); gradients below the top layer are not "
+          "those of backprop");
   }
 };
 
@@ -291,7 +323,7 @@ struct AdjointPaperPass : impl::LcAdjointPaperBase<AdjointPaperPass> {
   void runOnOperation() override {
     SmallVector<lc::MiniSequenceOp> backwards;
     getOperation().walk([&](lc::MiniSequenceOp op) {
-      if (op->hasAttr(kAdjointLayerAttr) && op.getReverse())
+      if (op->hasAttr(kAdjointLayerAttr) && op->hasAttr(kAdjointPaperAttr) && op.getReverse())
         backwards.push_back(op);
     });
     if (backwards.empty())
@@ -308,10 +340,6 @@ struct AdjointPaperPass : impl::LcAdjointPaperBase<AdjointPaperPass> {
     for (lc::MiniSequenceOp op : backwards)
       if (op != top)
         op->setOperand(unsigned(cotangentIndex(op)), topCotangent);
-    getOperation().emitWarning(
-        "lc-adjoint-shard mode=paper: every SSM layer's backward is driven by the top layer's "
-        "output cotangent (the paper's Proposition 3); gradients below the top layer are not "
-        "those of backprop");
   }
 };
 

@@ -360,7 +360,7 @@ LogicalResult MiniSequencePass::wrapRowWise(RowWiseRegion &region, Operation *to
 
 void MiniSequencePass::runOnOperation() {
   if (chunks < 1) {
-    getOperation().emitError("lc-mini-sequence: chunks must be at least 1, got ") << chunks;
+    getOperation().emitError("lc-mini-sequence: chunks must be at least 1, got ") << int64_t(chunks);
     return signalPassFailure();
   }
   SmallVector<lc::CrossEntropyOp> losses;

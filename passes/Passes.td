@@ -227,21 +227,53 @@ def LcAdjointShard : Pass<"lc-adjoint-shard", "mlir::func::FuncOp"> {
     starting state and carries the state adjoint to the shard before, so the
     gradients equal plain backprop. Run before lc-autodiff. A layer around a
     scan that mixes tokens in any other way is refused with the reason.
+
+    `truncate=T` (T >= 1): truncated adjoint sharding. Each output
+    cotangent reaches back at most T steps into the scan's states (the
+    token-wise parts and the residual stream stay exact); the reverse sweep
+    carries a [B, T, E, N] adjoint window instead of the state's cotangent,
+    so the backward stays linear in S. T >= S is exact and leaves the scan
+    untruncated.
+
+    `mode=paper` marks the layers for lc-adjoint-paper (run after
+    lc-autodiff), which drives every layer's backward by the top layer's
+    output cotangent as the paper's Proposition 3 does: exact only for the
+    top layer; a warning says so.
   }];
   let options = [
     Option<"shards", "shards", "int64_t", "4", "Time shards per sequence (K)">,
+    Option<"truncate", "truncate", "int64_t", "0",
+           "Steps each cotangent reaches back in the scans (0: all, exact)">,
+    Option<"mode", "mode", "std::string", "\"exact\"",
+           "exact (gradients equal backprop) or paper (Proposition 3, marks the layers for "
+           "lc-adjoint-paper)">,
   ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcFuseScanRecompute : Pass<"lc-fuse-scan-recompute", "mlir::func::FuncOp"> {
+  let summary = "Take a recomputed scan's output from its gradient, which recomputes the states anyway";
+  let description = [{
+    A backward that recomputes a layer (adjoint shards, lc-recompute) runs
+    the forward scan again only for its output y (a gate's gradient reads
+    it), next to the scan's gradient, which recomputes the same states. When
+    a `selective_scan[_state]` and a `selective_scan[_state]_grad` read the
+    same operands and the gradient does not depend on the scan, the gradient
+    gets `with_output` and returns y, the scan goes away, and the block is
+    reordered so y's readers follow the gradient. Run after lc-recompute.
+  }];
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
 def LcAdjointPaper : Pass<"lc-adjoint-paper", "mlir::func::FuncOp"> {
   let summary = "Adjoint sharding as the paper writes it: every layer driven by the top cotangent";
   let description = [{
-    After lc-adjoint-shard and lc-autodiff: the backward of every sharded
-    SSM layer reads the cotangent of the top sharded layer's output instead
-    of its own output's (Xu et al. 2025, Proposition 3). This is exact only
-    for the top layer; it exists so users can compare with the exact form,
-    and says so in a warning. (`longctx-compile --adjoint-mode paper`.)
+    After lc-adjoint-shard{mode=paper} and lc-autodiff: the backward of every
+    layer lc-adjoint-shard marked reads the cotangent of the top sharded
+    layer's output instead of its own output's (Xu et al. 2025, Proposition
+    3). This is exact only for the top layer; it exists so users can compare
+    with the exact form (lc-adjoint-shard warns). Layers sharded in exact
+    mode are left alone. (`longctx-compile --adjoint-mode paper`.)
   }];
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }

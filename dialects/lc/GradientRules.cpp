@@ -417,15 +417,30 @@ LogicalResult AttentionOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
 LogicalResult SelectiveScanOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                         SmallVectorImpl<Value> &grads) {
   auto grad = b.b.create<SelectiveScanGradOp>(b.loc, dys[0], getU(), getDelta(), getA(), getB(),
-                                              getC());
+                                              getC(), UnitAttr());
   grads.assign({grad.getDu(), grad.getDdelta(), grad.getDa(), grad.getDb(), grad.getDc()});
   return success();
 }
 
 LogicalResult SelectiveScanStateOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
                                              SmallVectorImpl<Value> &grads) {
-  auto grad = b.b.create<SelectiveScanStateGradOp>(b.loc, dys[0], dys[1], getU(), getDelta(),
-                                                   getA(), getB(), getC(), getH0());
+  Value dFinal = dys[1];
+  if (std::optional<int64_t> window = getTruncate()) {
+    // Truncated, the final state's cotangent is an adjoint window; only the
+    // carrying loop (lc.mini_sequence) provides one.
+    auto state = cast<RankedTensorType>(getFinalState().getType());
+    SmallVector<int64_t> shape(state.getShape());
+    shape.insert(shape.begin() + 1, *window);
+    auto windowType = RankedTensorType::get(shape, state.getElementType());
+    if (dFinal.getType() != windowType) {
+      if (!isZeros(dFinal))
+        return emitOpError("a truncated scan's final state can only be carried by its loop");
+      dFinal = b.zeros(windowType);
+    }
+  }
+  auto grad = b.b.create<SelectiveScanStateGradOp>(b.loc, dys[0], dFinal, getU(), getDelta(),
+                                                   getA(), getB(), getC(), getH0(),
+                                                   getTruncateAttr(), UnitAttr());
   grads.assign({grad.getDu(), grad.getDdelta(), grad.getDa(), grad.getDb(), grad.getDc(),
                 grad.getDh0()});
   return success();

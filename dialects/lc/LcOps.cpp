@@ -546,12 +546,24 @@ LogicalResult SelectiveScanStateOp::inferReturnTypes(MLIRContext *context,
   return success();
 }
 
-LogicalResult SelectiveScanStateGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+LogicalResult SelectiveScanStateGradOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                                          Adaptor adaptor,
                                                          SmallVectorImpl<Type> &results) {
   for (Value v : {adaptor.getU(), adaptor.getDelta(), adaptor.getA(), adaptor.getB(),
-                  adaptor.getC(), adaptor.getH0()})
+                  adaptor.getC()})
     results.push_back(v.getType());
+  // The carried cotangent: the state's, or truncated, the adjoint window.
+  auto h0 = cast<RankedTensorType>(adaptor.getH0().getType());
+  auto carry = cast<RankedTensorType>(adaptor.getDfinalState().getType());
+  SmallVector<int64_t> want(h0.getShape());
+  if (std::optional<int64_t> window = adaptor.getTruncate())
+    want.insert(want.begin() + 1, *window);
+  if (carry.getShape() != ArrayRef<int64_t>(want))
+    return emitInferError(loc, "selective_scan_state_grad expects dfinal_state " +
+                                   shapeString(want) + ", got " + shapeString(carry.getShape()));
+  results.push_back(carry);
+  if (adaptor.getWithOutput())
+    results.push_back(adaptor.getU().getType());
   return success();
 }
 
@@ -561,6 +573,8 @@ LogicalResult SelectiveScanGradOp::inferReturnTypes(MLIRContext *, std::optional
   for (Value v : {adaptor.getU(), adaptor.getDelta(), adaptor.getA(), adaptor.getB(),
                   adaptor.getC()})
     results.push_back(v.getType());
+  if (adaptor.getWithOutput())
+    results.push_back(adaptor.getU().getType());
   return success();
 }
 

@@ -404,9 +404,15 @@ def Lc_SelectiveScanStateOp : Lc_Op<"selective_scan_state", [InferTypeOpAdaptor]
     As `lc.selective_scan`, with `h_0 = h0` ([B, E, N]) instead of zeros;
     `final_state` is `h_S`. One time shard of a longer scan: shards chained by
     their states equal the whole scan (adjoint sharding's building block).
+
+    `truncate = T` changes only the gradient: each output cotangent dy_t
+    reaches back to the states h_i with t - i < T (truncated adjoint
+    sharding), and the cotangent carried for the state is the adjoint window
+    [B, T, E, N] (see `selective_scan_state_grad`).
   }];
   let arguments = (ins Lc_FloatTensor:$u, Lc_FloatTensor:$delta, Lc_FloatTensor:$a,
-                       Lc_FloatTensor:$b, Lc_FloatTensor:$c, Lc_FloatTensor:$h0);
+                       Lc_FloatTensor:$b, Lc_FloatTensor:$c, Lc_FloatTensor:$h0,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntMinValue<1>]>>:$truncate);
   let results = (outs Lc_FloatTensor:$output, Lc_FloatTensor:$final_state);
   let assemblyFormat = [{
     $u `,` $delta `,` $a `,` $b `,` $c `,` $h0 attr-dict `:` functional-type(operands, results)
@@ -414,21 +420,38 @@ def Lc_SelectiveScanStateOp : Lc_Op<"selective_scan_state", [InferTypeOpAdaptor]
 }
 def Lc_SelectiveScanStateGradOp : Lc_BackwardOp<"selective_scan_state_grad", [InferTypeOpAdaptor]> {
   let summary = "Adjoint of selective_scan_state: the reverse scan from the final state's cotangent";
+  let description = [{
+    Without `truncate`, `dfinal_state` and `dh0` are the cotangents of the
+    final and initial states ([B, E, N]). With `truncate = T` they are
+    adjoint windows [B, T, E, N]: entry k holds what the k + 1 steps after
+    the shard send back to its last (resp. before its first) state, which is
+    what a truncated backward needs from the shards after it. With
+    `with_output` the op also returns the scan's output, recomputed from the
+    states it recomputes anyway.
+  }];
   let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$dfinal_state, Lc_FloatTensor:$u,
                        Lc_FloatTensor:$delta, Lc_FloatTensor:$a, Lc_FloatTensor:$b,
-                       Lc_FloatTensor:$c, Lc_FloatTensor:$h0);
+                       Lc_FloatTensor:$c, Lc_FloatTensor:$h0,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntMinValue<1>]>>:$truncate,
+                       UnitAttr:$with_output);
   let results = (outs Lc_FloatTensor:$du, Lc_FloatTensor:$ddelta, Lc_FloatTensor:$da,
-                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc, Lc_FloatTensor:$dh0);
+                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc, Lc_FloatTensor:$dh0,
+                      Optional<Lc_FloatTensor>:$output);
   let assemblyFormat = [{
     $dy `,` $dfinal_state `,` $u `,` $delta `,` $a `,` $b `,` $c `,` $h0 attr-dict `:` functional-type(operands, results)
   }];
 }
 def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAdaptor]> {
   let summary = "Adjoint of selective_scan by the reverse scan of the state adjoint";
+  let description = [{
+    With `with_output` the op also returns the scan's output, recomputed from
+    the states it recomputes anyway.
+  }];
   let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$u, Lc_FloatTensor:$delta,
-                       Lc_FloatTensor:$a, Lc_FloatTensor:$b, Lc_FloatTensor:$c);
+                       Lc_FloatTensor:$a, Lc_FloatTensor:$b, Lc_FloatTensor:$c,
+                       UnitAttr:$with_output);
   let results = (outs Lc_FloatTensor:$du, Lc_FloatTensor:$ddelta, Lc_FloatTensor:$da,
-                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc);
+                      Lc_FloatTensor:$db, Lc_FloatTensor:$dc, Optional<Lc_FloatTensor>:$output);
   let assemblyFormat = [{
     $dy `,` $u `,` $delta `,` $a `,` $b `,` $c attr-dict `:` functional-type(operands, results)
   }];

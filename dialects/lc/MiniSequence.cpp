@@ -22,14 +22,6 @@ bool isFloatTensor(Type type) {
   return t && isa<FloatType>(t.getElementType());
 }
 
-/// Autodiff hands zeros for results that do not reach the loss.
-bool isZeros(Value v) {
-  auto constant = v ? v.getDefiningOp<ConstantOp>() : ConstantOp();
-  auto dense = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : DenseElementsAttr();
-  return dense && dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
-         dense.getSplatValue<APFloat>().isZero();
-}
-
 } // namespace
 
 int64_t MiniSequenceOp::getChunkRows(unsigned i) {
@@ -179,6 +171,27 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   for (unsigned j = 0; j < carried; ++j)
     if (dys[numResults + carried + j] && !isZeros(dys[numResults + carried + j]))
       return emitOpError("the history of a carried value cannot be differentiated");
+  // What the reverse loop carries for each carried value: its cotangent, or
+  // for a truncated scan's state, the adjoint window.
+  auto yield = cast<YieldOp>(getBody().front().getTerminator());
+  SmallVector<Type> carriedCotangents;
+  for (unsigned j = 0; j < carried; ++j) {
+    Type state = getInputs()[numInputs + j].getType();
+    auto scan = yield.getValues()[numResults + j].getDefiningOp<SelectiveScanStateOp>();
+    if (!scan || !scan.getTruncate()) {
+      carriedCotangents.push_back(state);
+      continue;
+    }
+    auto stateType = cast<RankedTensorType>(state);
+    SmallVector<int64_t> window(stateType.getShape());
+    window.insert(window.begin() + 1, *scan.getTruncate());
+    carriedCotangents.push_back(RankedTensorType::get(window, stateType.getElementType()));
+    Value d = dys[numResults + j];
+    if ((d && !isZeros(d)) || !getInputs()[numInputs + j].getDefiningOp<ConstantOp>())
+      return emitOpError("a truncated scan's state must start from a constant and not be read "
+                         "after the loop (its reverse loop carries an adjoint window, not the "
+                         "state's cotangent)");
+  }
 
   SmallVector<Value> inputs(getInputs().take_front(numInputs));
   SmallVector<bool> split(getSplit().take_front(numInputs));
@@ -195,7 +208,9 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
     }
   for (unsigned j = 0; j < carried; ++j) { // the final state's cotangent
     Value d = dys[numResults + j];
-    inputs.push_back(d ? d : b.zeros(cast<RankedTensorType>(getInputs()[numInputs + j].getType())));
+    inputs.push_back(d && d.getType() == carriedCotangents[j]
+                         ? d
+                         : b.zeros(cast<RankedTensorType>(carriedCotangents[j])));
     split.push_back(false);
   }
   SmallVector<unsigned> differentiated;
@@ -209,10 +224,10 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
     }
   int64_t count = getNumChunks();
   for (unsigned j = 0; j < carried; ++j) // the initial states' cotangents
-    resultTypes.push_back(getInputs()[numInputs + j].getType());
+    resultTypes.push_back(carriedCotangents[j]);
   for (unsigned j = 0; j < carried; ++j) { // their history (unused)
-    Type state = getInputs()[numInputs + j].getType();
-    resultTypes.push_back(withRows(state, count * cast<RankedTensorType>(state).getDimSize(0)));
+    Type carry = carriedCotangents[j];
+    resultTypes.push_back(withRows(carry, count * cast<RankedTensorType>(carry).getDimSize(0)));
   }
   // As many chunks as ran: a history has exactly one chunk's state per chunk.
   auto backward = b.b.create<MiniSequenceOp>(
@@ -244,7 +259,6 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
     if (!inserted)
       it->second = inner.create<AddOp>(loc, it->second, g);
   };
-  auto yield = cast<YieldOp>(forwardBody.getTerminator());
   for (auto [k, i] : llvm::enumerate(seeded))
     accumulate(mapping.lookup(yield.getValues()[i]),
                block->getArgument(unsigned(numInputs + carried + k)), b.loc);
@@ -282,15 +296,18 @@ LogicalResult MiniSequenceOp::buildVjp(VjpBuilder &b, ArrayRef<Value> dys,
   };
   for (unsigned i : differentiated)
     yielded.push_back(cotangentOf(block->getArgument(i)));
-  for (unsigned j = 0; j < carried; ++j)
-    yielded.push_back(cotangentOf(block->getArgument(numInputs + j)));
+  for (unsigned j = 0; j < carried; ++j) {
+    Value g = cotangents.lookup(block->getArgument(numInputs + j));
+    yielded.push_back(g ? g : zeros.zeros(cast<RankedTensorType>(carriedCotangents[j])));
+  }
   inner.create<YieldOp>(b.loc, yielded);
 
   grads.assign(getInputs().size(), Value());
   for (auto [k, i] : llvm::enumerate(differentiated))
     grads[i] = backward.getResult(unsigned(k));
-  for (unsigned j = 0; j < carried; ++j)
-    grads[numInputs + j] = backward.getResult(unsigned(differentiated.size() + j));
+  for (unsigned j = 0; j < carried; ++j) // a window is no cotangent of the (constant) state
+    if (carriedCotangents[j] == getInputs()[numInputs + j].getType())
+      grads[numInputs + j] = backward.getResult(unsigned(differentiated.size() + j));
   return success();
 }
 

@@ -41,6 +41,13 @@ Value VjpBuilder::zeros(RankedTensorType type) {
                               DenseElementsAttr::get(type, b.getZeroAttr(type.getElementType())));
 }
 
+bool isZeros(Value v) {
+  auto constant = v ? v.getDefiningOp<ConstantOp>() : ConstantOp();
+  auto dense = constant ? dyn_cast<DenseElementsAttr>(constant.getValue()) : DenseElementsAttr();
+  return dense && dense.isSplat() && isa<FloatType>(dense.getElementType()) &&
+         dense.getSplatValue<APFloat>().isZero();
+}
+
 Value VjpBuilder::reshape(Value x, ArrayRef<int64_t> shape) {
   auto type = tensorType(x);
   if (type.getShape() == shape)

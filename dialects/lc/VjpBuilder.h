@@ -56,4 +56,8 @@ public:
                             llvm::ArrayRef<int64_t> shape);
 };
 
+/// Whether `v` is a zeros splat, as autodiff hands for results that do not
+/// reach the loss.
+bool isZeros(mlir::Value v);
+
 } // namespace longctx::lc

@@ -1,4 +1,5 @@
 // RUN: longctx-opt %s -split-input-file -lc-mini-sequence=chunks=4 | FileCheck %s
+// RUN: longctx-opt %S/Inputs/mini-sequence-bad-chunks.mlir -lc-mini-sequence=chunks=0 -verify-diagnostics
 
 // A plain MLP with biases, rank 3: flattened to [tokens, d], chunked, and
 // reshaped back. 10 rows in 4 chunks: chunks of 3 rows (the last has 1).

@@ -114,6 +114,12 @@ cl::opt<int64_t> adjointShard(
              "(adjoint sharding, exact): the forward keeps each layer's input and the states "
              "at shard boundaries; the backward sweeps the shards in reverse (default 1: off)"),
     cl::value_desc("K"), cl::init(1), cl::cat(category));
+cl::opt<int64_t> adjointTruncate(
+    "adjoint-truncate",
+    cl::desc("With --adjoint-shard: truncated adjoint sharding, each cotangent reaches back at "
+             "most T steps into the scans' states (default 0: all, exact; T >= the sequence "
+             "length is exact)"),
+    cl::value_desc("T"), cl::init(0), cl::cat(category));
 cl::opt<std::string> adjointMode(
     "adjoint-mode",
     cl::desc("With --adjoint-shard: exact (default: gradients equal backprop) or paper (every "
@@ -231,9 +237,12 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     chunking.chunks = config.chunks;
     pm.addNestedPass<mlir::func::FuncOp>(createLcMiniSequence(chunking));
   }
-  if (adjointShard > 1) {
+  const bool sharded = adjointShard > 1 || adjointTruncate > 0;
+  if (sharded) {
     LcAdjointShardOptions sharding;
     sharding.shards = adjointShard;
+    sharding.truncate = adjointTruncate;
+    sharding.mode = adjointMode;
     pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointShard(sharding));
   }
   if (train) {
@@ -255,14 +264,14 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
       opt.inBackward = optimizerInBackward;
       pm.addPass(createLcOptimizer(opt));
     }
-    if (adjointShard > 1 && adjointMode == "paper")
+    if (sharded && adjointMode == "paper")
       pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointPaper());
     pm.addPass(mlir::createCanonicalizerPass());
     pm.addPass(mlir::createCSEPass());
   }
   // After the last CSE, which would merge recomputed forward ops (of the
   // chunks' backward, of checkpointed layers) with the forward's.
-  if (config.chunks > 1 || adjointShard > 1) {
+  if (config.chunks > 1 || sharded) {
     pm.addNestedPass<mlir::func::FuncOp>(createLcLowerMiniSequence());
     pm.addPass(mlir::createCanonicalizerPass());
   }
@@ -271,6 +280,7 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     checkpointing.policy = config.recompute;
     checkpointing.budget = budget;
     pm.addNestedPass<mlir::func::FuncOp>(createLcRecompute(checkpointing));
+    pm.addNestedPass<mlir::func::FuncOp>(createLcFuseScanRecompute());
   }
   pm.addNestedPass<mlir::func::FuncOp>(createLcSchedule());
   pm.addNestedPass<mlir::func::FuncOp>(createLcPlanMemory());
@@ -354,6 +364,10 @@ int main(int argc, char **argv) {
     return fail("--adjoint-mode must be exact or paper");
   if (adjointMode == "paper" && (adjointShard < 2 || !train))
     return fail("--adjoint-mode paper needs --train and --adjoint-shard K with K >= 2");
+  if (adjointTruncate < 0)
+    return fail("--adjoint-truncate must be a number of steps >= 1 (0: exact)");
+  if (adjointTruncate > 0 && !train)
+    return fail("--adjoint-truncate needs --train (it changes only the backward)");
   if (recompute != "none" && recompute != "layer" && recompute != "auto")
     return fail("--recompute must be none, layer or auto");
   if (recompute != "none" && !train)
