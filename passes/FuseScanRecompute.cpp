@@ -10,8 +10,6 @@
 #include "dialects/lc/LcOps.h"
 #include "passes/Passes.h"
 
-#include "mlir/Analysis/TopologicalSortUtils.h"
-
 #include "llvm/ADT/SmallPtrSet.h"
 
 namespace longctx {
@@ -24,45 +22,41 @@ using namespace mlir;
 namespace longctx {
 namespace {
 
-/// Whether `op` (in `scan`'s block, after it) reads, directly or through
-/// other ops of the block, a result of `scan`.
-bool dependsOn(Operation *op, Operation *scan) {
-  SmallVector<Operation *> worklist{op};
-  llvm::SmallPtrSet<Operation *, 32> seen;
+/// The ops of `grad`'s block in [from, grad) that grad reads, directly or
+/// through others, in block order.
+SmallVector<Operation *> sliceSince(Operation *grad, Operation *from) {
+  llvm::SmallPtrSet<Operation *, 32> inSlice;
+  SmallVector<Operation *> worklist{grad};
   while (!worklist.empty()) {
     Operation *current = worklist.pop_back_val();
     for (Value operand : current->getOperands()) {
       Operation *def = operand.getDefiningOp();
-      if (!def || def->getBlock() != scan->getBlock() || def->isBeforeInBlock(scan))
+      if (!def || def->getBlock() != grad->getBlock() || def->isBeforeInBlock(from))
         continue;
-      if (def == scan)
-        return true;
-      if (seen.insert(def).second)
+      if (inSlice.insert(def).second)
         worklist.push_back(def);
     }
   }
-  return false;
+  SmallVector<Operation *> slice(inSlice.begin(), inSlice.end());
+  llvm::sort(slice, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  return slice;
 }
 
-/// Replaces `grad` by a copy that also returns y, for `scan`'s readers.
+/// Replaces `grad` by a copy that also returns y, for `scan`'s readers. The
+/// copy goes before y's first reader, with what it reads from after there
+/// moved up too (in order; none of it reads the scan, or it could not move);
+/// everything else keeps its place, so the schedule barely changes.
 template <typename GradOp>
-void fuse(Operation *scan, GradOp grad) {
-  OpBuilder b(grad);
-  auto fused = cast<GradOp>(b.clone(*grad));
-  fused.setWithOutput(true);
-  SmallVector<Type> types;
-  if (failed(fused.inferReturnTypes(fused->getContext(), fused.getLoc(), fused->getOperands(),
-                                    fused->getAttrDictionary(), fused->getPropertiesStorage(),
-                                    fused->getRegions(), types)))
-    llvm_unreachable("adding the output cannot fail type inference");
-  // Rebuild with the extra result (an op's result count is fixed).
-  OperationState state(fused.getLoc(), fused->getName(), fused->getOperands(), types,
-                       fused->getAttrs());
-  Operation *withOutput = b.create(state);
-  fused.erase();
+void fuse(Operation *scan, GradOp grad, ArrayRef<Operation *> slice, Operation *firstReader) {
+  for (Operation *op : slice)
+    op->moveBefore(firstReader);
+  NamedAttrList attrs(grad->getAttrDictionary());
+  attrs.set(GradOp::getWithOutputAttrName(grad->getName()), UnitAttr::get(grad.getContext()));
+  OpBuilder b(firstReader);
+  Operation *fused = b.create<GradOp>(grad.getLoc(), grad->getOperands(), attrs.getAttrs());
   for (unsigned i = 0; i < grad->getNumResults(); ++i)
-    grad->getResult(i).replaceAllUsesWith(withOutput->getResult(i));
-  scan->getResult(0).replaceAllUsesWith(withOutput->getResults().back());
+    grad->getResult(i).replaceAllUsesWith(fused->getResult(i));
+  scan->getResult(0).replaceAllUsesWith(fused->getResults().back());
   grad.erase();
   if (scan->use_empty())
     scan->erase();
@@ -75,7 +69,6 @@ bool sameInputs(ValueRange scanOperands, ValueRange gradInputs) {
 
 struct FuseScanRecomputePass : impl::LcFuseScanRecomputeBase<FuseScanRecomputePass> {
   void runOnOperation() override {
-    llvm::SmallPtrSet<Block *, 4> changed;
     getOperation().walk([&](Operation *grad) {
       Operation *scan = nullptr;
       if (auto g = dyn_cast<lc::SelectiveScanGradOp>(grad); g && !g.getWithOutput()) {
@@ -91,19 +84,39 @@ struct FuseScanRecomputePass : impl::LcFuseScanRecomputeBase<FuseScanRecomputePa
               sameInputs(s->getOperands(), g->getOperands().drop_front(2)))
             scan = s;
       }
-      if (!scan || scan->getResult(0).use_empty() || !scan->isBeforeInBlock(grad) ||
-          dependsOn(grad, scan))
+      if (!scan || scan->getResult(0).use_empty() || !scan->isBeforeInBlock(grad))
         return;
-      changed.insert(grad->getBlock());
+      Operation *firstReader = nullptr;
+      for (Operation *user : scan->getResult(0).getUsers()) {
+        Operation *inBlock = scan->getBlock()->findAncestorOpInBlock(*user);
+        if (!firstReader || inBlock->isBeforeInBlock(firstReader))
+          firstReader = inBlock;
+      }
+      if (firstReader->isBeforeInBlock(grad) || firstReader == grad) {
+        // The gradient must come first: what it reads after firstReader
+        // moves up, which is impossible if any of it reads the scan.
+        SmallVector<Operation *> slice = sliceSince(grad, scan);
+        if (llvm::is_contained(slice, scan))
+          return;
+        SmallVector<Operation *> moved;
+        for (Operation *op : slice)
+          if (!op->isBeforeInBlock(firstReader))
+            moved.push_back(op);
+        if (llvm::is_contained(moved, firstReader))
+          return;
+        if (auto g = dyn_cast<lc::SelectiveScanGradOp>(grad))
+          fuse(scan, g, moved, firstReader);
+        else
+          fuse(scan, cast<lc::SelectiveScanStateGradOp>(grad), moved, firstReader);
+        return;
+      }
+      // y is read only after the gradient: it can stay where it is.
+      SmallVector<Operation *> none;
       if (auto g = dyn_cast<lc::SelectiveScanGradOp>(grad))
-        fuse(scan, g);
+        fuse(scan, g, none, g);
       else
-        fuse(scan, cast<lc::SelectiveScanStateGradOp>(grad));
+        fuse(scan, cast<lc::SelectiveScanStateGradOp>(grad), none, grad);
     });
-    // y's readers may precede the gradient: order the blocks by their uses.
-    for (Block *block : changed)
-      if (!sortTopologically(block))
-        return signalPassFailure();
   }
 };
 

@@ -3,6 +3,7 @@
 #include "compiler/import/NodeLocation.h"
 #include "compiler/import/OnnxImporter.h"
 #include "compiler/onnx/OnnxModel.h"
+#include "compiler/planning/LengthSearch.h"
 #include "dialects/lc/LcOps.h"
 #include "passes/Passes.h"
 
@@ -444,18 +445,15 @@ int main(int argc, char **argv) {
     };
     // The search uses the configuration that saves the most (the last);
     // the shortest list prefix that fits the longest length is reported.
-    auto fits = [&](int64_t seq) { return fitsWith(atLength(seq), configs.back()); };
-    if (!fits(1))
+    PeakAtLength peakAt = [&](int64_t seq) -> std::optional<uint64_t> {
+      std::optional<MemoryReport> r = planWith(*model, atLength(seq), configs.back(), *budget);
+      return r ? std::optional<uint64_t>(r->peakBytes) : std::nullopt;
+    };
+    LengthSearchResult found = searchLongestFitting(
+        peakAt, *budget, importOptions.inputShapes.begin()->second[1], int64_t(1) << 26);
+    const int64_t lo = found.length;
+    if (lo == 0)
       return fail("even a sequence of 1 does not fit in --memory-budget " + formatBytes(*budget));
-    int64_t lo = 1, hi = 2; // fits(lo), search for the first hi that does not fit
-    while (hi <= (int64_t(1) << 26) && fits(hi)) {
-      lo = hi;
-      hi *= 2;
-    }
-    while (hi - lo > 1) {
-      int64_t mid = lo + (hi - lo) / 2;
-      (fits(mid) ? lo : hi) = mid;
-    }
     std::optional<MemoryReport> best;
     MemoryConfig chosen = configs.back();
     for (const MemoryConfig &c : configs)
@@ -464,14 +462,17 @@ int main(int argc, char **argv) {
         break;
       }
     outs() << "max_seq_len: " << lo << " (peak " << formatBytes(best->peakBytes) << " of "
-           << formatBytes(*budget) << "; " << describeConfig(chosen) << ")\n";
+           << formatBytes(*budget) << "; " << describeConfig(chosen) << "), " << found.probes
+           << " plans searched\n";
     if (!reportJson.empty()) {
       std::error_code ec;
       raw_fd_ostream os(reportJson, ec);
       if (ec)
         return fail(reportJson + ": " + ec.message());
       std::string json = withConfig(memoryReportJson(*best), chosen);
-      json.insert(json.find('{') + 1, "\n  \"max_seq_len\": " + std::to_string(lo) + ",");
+      json.insert(json.find('{') + 1, "\n  \"max_seq_len\": " + std::to_string(lo) +
+                                          ",\n  \"search_plans\": " +
+                                          std::to_string(found.probes) + ",");
       os << json << "\n";
     }
     return 0;
