@@ -167,12 +167,13 @@ Status selectiveScanStateKernel(const std::vector<TensorRef> &inputs,
 // Truncated (`truncate` = T > 0, Xu et al.'s truncated adjoint sharding):
 // the cotangent dy_t reaches back to h_i only for t - i < T, i.e.
 //   g_i = sum_{t=i}^{i+T-1} dy_t C_t prod_{s=i+1}^{t} exp(delta_s A).
-// Chunks are T steps long. Within a chunk [a, f) the sum splits into the
-// chunk's own reverse scan (zero carry at f) plus P_i * W_f[i + T - 1 - f],
+// The walk goes in blocks of T steps (chunks hold whole blocks). Within a
+// block [a, f) the sum splits into the block's own reverse scan (zero carry
+// at f) plus P_i * W_f[i + T - 1 - f],
 // where P_i = prod_{s=i+1}^{f-1} exp(delta_s A) and the window
 //   W_f[k] = sum_{t=f}^{f+k} dy_t C_t prod_{s=f}^{t} exp(delta_s A)
 // (k < T) holds what the next T steps send back. W_a follows from W_f by one
-// forward walk over the chunk, so the work stays O(S) for any T. With a
+// forward walk over the block, so the work stays O(S) for any T. With a
 // state, the window replaces the state's cotangent: `d final state` is the
 // window after the last step and `dh0` the one at the first ([B, T, E, N]).
 //
@@ -192,7 +193,7 @@ template <typename T> struct ScanGrad {
   const T *dy, *u, *delta, *a, *bm, *c;
   T *du, *ddelta;
   ScanDims dims;
-  int64_t chunkLen; // steps per recomputed chunk (== truncate when truncated)
+  int64_t chunkLen; // steps per recomputed chunk (truncated: a multiple of T, or all)
   int64_t truncate = 0; // T > 0: each dy_t reaches back T steps at most
   /// With a state: the initial state, the final state's cotangent, and the
   /// initial state's cotangent ([batch, e, n]; truncated: windows
@@ -216,8 +217,9 @@ template <typename T> struct ScanGrad {
     return ((b * truncate + k) * dims.e + e0) * dims.n;
   }
 
-  /// W_a from W_f for the chunk [s0, s0 + len) of batch b (truncated).
-  void advanceWindow(int64_t b, int64_t s0, int64_t len, int64_t e0, int64_t w,
+  /// W_a from W_f for the block [s0, s0 + len) of batch b (truncated), whose
+  /// decays start at sc.decay[first].
+  void advanceWindow(int64_t b, int64_t s0, int64_t len, int64_t first, int64_t e0, int64_t w,
                      Scratch &sc) const {
     const int64_t seq = dims.seq, e = dims.e, n = dims.n, wn = w * n;
     double *reach = sc.reach.data(), *acc = sc.carry.data();
@@ -226,7 +228,7 @@ template <typename T> struct ScanGrad {
     for (int64_t k = 0; k < len; ++k) {
       const int64_t step = b * seq + s0 + k;
       const T *cRow = c + step * n;
-      const double *dec = sc.decay.data() + k * wn;
+      const double *dec = sc.decay.data() + (first + k) * wn;
       double *out = sc.window.data() + k * wn;
       for (int64_t ch = 0; ch < w; ++ch) {
         const double dyv = double(dy[step * e + e0 + ch]);
@@ -316,7 +318,11 @@ template <typename T> struct ScanGrad {
       for (int64_t k = 0; k < len; ++k)
         forwardStep(b * seq + s0 + k, e0, w, sc.hist.data() + k * wn,
                     sc.hist.data() + (k + 1) * wn, sc.decay.data() + k * wn);
-      if (truncate) { // the chunk's own reverse scan starts from zero
+      // Truncated, the chunk walks in blocks of T steps (aligned to the
+      // chunk's start), each with its own reverse scan from zero.
+      int64_t blockStart = truncate ? (len - 1) / truncate * truncate : 0;
+      int64_t blockLen = len - blockStart;
+      if (truncate) {
         std::fill(sc.carry.begin(), sc.carry.end(), 0.0);
         std::fill(sc.reach.begin(), sc.reach.end(), 1.0);
       }
@@ -324,8 +330,8 @@ template <typename T> struct ScanGrad {
         const int64_t step = b * seq + s0 + k;
         const T *bRow = bm + step * n, *cRow = c + step * n;
         double *pBRow = pB + step * n, *pCRow = pC + step * n;
-        // W_f's entry that reaches back exactly to this step.
-        const int64_t reachBack = k + truncate - 1 - len;
+        // W_f's entry (f: the block's end) that reaches back exactly here.
+        const int64_t reachBack = k - blockStart + truncate - 1 - blockLen;
         const double *far = truncate && reachBack >= 0
                                 ? sc.nextWindow.data() + reachBack * wn
                                 : nullptr;
@@ -379,9 +385,14 @@ template <typename T> struct ScanGrad {
           if (y)
             y[idx] = T(out);
         }
+        if (truncate && k == blockStart) { // the block is done: on to the one before
+          advanceWindow(b, s0 + blockStart, blockLen, blockStart, e0, w, sc);
+          blockStart -= truncate;
+          blockLen = truncate;
+          std::fill(sc.carry.begin(), sc.carry.end(), 0.0);
+          std::fill(sc.reach.begin(), sc.reach.end(), 1.0);
+        }
       }
-      if (truncate)
-        advanceWindow(b, s0, len, e0, w, sc);
     }
     if (!dh0)
       return;
@@ -445,13 +456,15 @@ Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRe
   int64_t chunkLen = attrs.getInt("chunk", 0);
   if (chunkLen < 0)
     return opError(op, "chunk must be >= 0, got " + std::to_string(chunkLen));
-  if (truncate) // chunks of T steps keep the window's upkeep O(1) per step
-    chunkLen = truncate;
-  else if (chunkLen == 0)
+  if (chunkLen == 0)
     chunkLen = dims.seq * std::min(dims.e, kGradChannelBlock) * dims.n <=
                        kHistoryBudget
                    ? std::max<int64_t>(dims.seq, 1)
                    : kGradChunk;
+  // Truncated, a chunk holds whole blocks of T steps (the window's upkeep
+  // is then O(1) per step): round the chunk to a multiple of T.
+  if (truncate && chunkLen < dims.seq)
+    chunkLen = std::max(truncate, chunkLen / truncate * truncate);
   return dispatchFloat(op, dy.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;

@@ -134,9 +134,15 @@ void expectRows(const std::vector<double> &whole, const Tensor &part, int64_t fr
 
 TEST(TruncatedScan, WholeSequenceMatchesTheDefinition) {
   Scan s;
-  for (int64_t window : {1, 3, 4, 10}) {
+  // Also with the states recomputed in chunks of 5 steps (rounded to whole
+  // windows): blocks then start at chunk boundaries.
+  for (auto [window, chunk] : {std::pair<int64_t, int64_t>{1, 0}, {3, 0}, {4, 0}, {10, 0},
+                               {1, 5}, {2, 5}, {3, 5}, {4, 5}}) {
+    AttrMap attrs = truncateAt(window);
+    if (chunk)
+      attrs.set("chunk", chunk);
     std::vector<Tensor> g = shardGrads(s, 0, kSeq, zeros({kBatch, window, kE, kN}),
-                                       zeros({kBatch, kE, kN}), truncateAt(window));
+                                       zeros({kBatch, kE, kN}), attrs);
     Grads want = directTruncatedGrads(s, window);
     expectRows(want[0], g[0], 0, "du");
     expectRows(want[1], g[1], 0, "ddelta");
