@@ -224,6 +224,8 @@ Status attentionKernel(const std::vector<TensorRef> &inputs,
                        const std::vector<TensorRef> &outputs,
                        const AttrMap &attrs) {
   const char *op = "attention";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
     return s;
   const TensorRef &q = inputs[0], &k = inputs[1], &v = inputs[2];
@@ -369,6 +371,8 @@ Status attentionGradKernel(const std::vector<TensorRef> &inputs,
                            const std::vector<TensorRef> &outputs,
                            const AttrMap &attrs) {
   const char *op = "attention_grad";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 6, 6, outputs, 3); !s)
     return s;
   const TensorRef &dout = inputs[0], &q = inputs[1], &k = inputs[2],

@@ -64,6 +64,8 @@ void hiddenActivations(const MlpDims &m, const T *xc, int64_t n, const T *wg, co
 Status gatedMlpKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                       const AttrMap &attrs) {
   const char *op = "gated_mlp";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 4, 4, outputs); !s)
     return s;
   const TensorRef &x = inputs[0], &wg = inputs[1], &wu = inputs[2], &wd = inputs[3];
@@ -94,6 +96,8 @@ Status gatedMlpKernel(const std::vector<TensorRef> &inputs, const std::vector<Te
 Status gatedMlpGradKernel(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
   const char *op = "gated_mlp_grad";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 5, 5, outputs, 4); !s)
     return s;
   const TensorRef &dy = inputs[0], &x = inputs[1], &wg = inputs[2], &wu = inputs[3],

@@ -27,6 +27,8 @@ bool fitsBlas(std::initializer_list<int64_t> dims) {
 Status matmulKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs, const AttrMap &) {
   const char *op = "matmul";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
   const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
@@ -121,6 +123,8 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
 Status gemmKernel(const std::vector<TensorRef> &inputs,
                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
   const char *op = "gemm";
+  if (Status s = loadBlas(op); !s)
+    return s;
   if (Status s = checkArity(op, inputs, 2, 3, outputs); !s)
     return s;
   const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
