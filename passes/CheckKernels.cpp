@@ -31,6 +31,9 @@ struct CheckKernelsPass : impl::LcCheckKernelsBase<CheckKernelsPass> {
     getOperation().walk([&](Operation *op) {
       if (isa<ModuleOp, func::FuncOp, func::ReturnOp, lc::ParamOp, lc::ConstantOp>(op))
         return;
+      // A fused body runs inside its op's kernel.
+      if (op->getParentOfType<lc::FusedElementwiseOp>())
+        return;
       if (!isa_and_nonnull<lc::LcDialect>(op->getDialect())) {
         op->emitOpError("is not an `lc` op and cannot run");
         ok = false;

@@ -265,6 +265,20 @@ def LcFuseScanRecompute : Pass<"lc-fuse-scan-recompute", "mlir::func::FuncOp"> {
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 
+def LcFuseElementwise : Pass<"lc-fuse-elementwise", "mlir::func::FuncOp"> {
+  let summary = "Fuse chains of elementwise ops into lc.fused_elementwise";
+  let description = [{
+    Grows a fused op from each elementwise float op backwards through
+    operands that only it reads (so no intermediate is needed elsewhere) and
+    that have its shape; scalars (rank 0) are read as they are. Every chain
+    of two or more ops becomes one `lc.fused_elementwise`: one pass over the
+    elements, no intermediates in memory, one kernel for a GPU backend to
+    generate. Runs late (after autodiff and recompute, before scheduling):
+    the fused op has no gradient rule.
+  }];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
 def LcAdjointPaper : Pass<"lc-adjoint-paper", "mlir::func::FuncOp"> {
   let summary = "Adjoint sharding as the paper writes it: every layer driven by the top cotangent";
   let description = [{

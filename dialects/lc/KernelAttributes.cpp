@@ -1,5 +1,6 @@
 //===- KernelAttributes.cpp - MLIR attributes -> runtime kernel attributes ===//
 #include "dialects/lc/KernelAttributes.h"
+#include "dialects/lc/LcOps.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
@@ -30,6 +31,8 @@ AttrMap kernelAttributes(Operation *op) {
     else if (auto a = dyn_cast<DenseI64ArrayAttr>(value))
       attrs.set(name, std::vector<int64_t>(a.asArrayRef().begin(), a.asArrayRef().end()));
   }
+  if (auto fused = dyn_cast<FusedElementwiseOp>(op))
+    attrs.set("program", fused.getProgram());
   // Default-valued attributes that were never set are absent here; kernels
   // apply the same ONNX defaults as the op definitions.
   return attrs;

@@ -613,9 +613,39 @@ def Lc_MiniSequenceOp : Op<Lc_Dialect, "mini_sequence", [
   }];
 }
 
+def Lc_FusedElementwiseOp : Op<Lc_Dialect, "fused_elementwise", [
+    Pure, SingleBlock, IsolatedFromAbove]> {
+  let summary = "A chain of elementwise ops run as one kernel";
+  let description = [{
+    The body, elementwise ops on the block arguments (one per input), runs
+    as one pass over the elements: intermediates never reach memory. Every
+    input has the result's shape or is a scalar (rank 0); all are floats of
+    the result's element type. `lc-fuse-elementwise` builds it late in the
+    pipeline (no gradient rule); the CPU kernel evaluates the body tile by
+    tile with the ops' own kernels, so results equal the unfused ops'
+    bit for bit, and a CUDA backend can generate one kernel from the body.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs);
+  let results = (outs AnyRankedTensor:$output);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `)` attr-dict `:` functional-type($inputs, $output) $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether `op` may be in the body: an elementwise float op.
+    static bool canFuse(::mlir::Operation *op);
+    /// The body as the CPU kernel's `program` attribute: one instruction per
+    /// body op, "name a b;" with operand numbers counting the inputs first
+    /// and then each instruction's result; the last instruction's result is
+    /// the output.
+    std::string getProgram();
+  }];
+}
+
 def Lc_YieldOp : Op<Lc_Dialect, "yield", [Pure, Terminator,
-                                          HasParent<"MiniSequenceOp">]> {
-  let summary = "A mini-sequence chunk's values";
+    ParentOneOf<["MiniSequenceOp", "FusedElementwiseOp"]>]> {
+  let summary = "A mini-sequence chunk's values, or a fused body's result";
   let arguments = (ins Variadic<AnyRankedTensor>:$values);
   let assemblyFormat = "$values attr-dict `:` type($values)";
 }

@@ -30,6 +30,7 @@ void addCrossEntropyKernels(KernelTable &table);
 void addOptimizerKernels(KernelTable &table);
 void addAttentionKernels(KernelTable &table);
 void addGatedMlpKernels(KernelTable &table);
+void addFusedElementwiseKernels(KernelTable &table);
 
 } // namespace cpu
 } // namespace longctx

@@ -22,6 +22,7 @@ const cpu::KernelTable &kernelTable() {
     cpu::addOptimizerKernels(t);
     cpu::addAttentionKernels(t);
     cpu::addGatedMlpKernels(t);
+    cpu::addFusedElementwiseKernels(t);
     std::sort(t.begin(), t.end(),
               [](const cpu::KernelEntry &a, const cpu::KernelEntry &b) {
                 return a.name < b.name;

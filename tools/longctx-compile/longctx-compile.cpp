@@ -115,6 +115,11 @@ cl::opt<int64_t> adjointShard(
              "(adjoint sharding, exact): the forward keeps each layer's input and the states "
              "at shard boundaries; the backward sweeps the shards in reverse (default 1: off)"),
     cl::value_desc("K"), cl::init(1), cl::cat(category));
+cl::opt<bool> fuseElementwise(
+    "fuse-elementwise",
+    cl::desc("Fuse chains of elementwise ops into one kernel each (lc-fuse-elementwise): one "
+             "pass over the elements, no intermediates in memory"),
+    cl::init(false), cl::cat(category));
 cl::opt<int64_t> adjointTruncate(
     "adjoint-truncate",
     cl::desc("With --adjoint-shard: truncated adjoint sharding, each cotangent reaches back at "
@@ -283,6 +288,8 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     pm.addNestedPass<mlir::func::FuncOp>(createLcRecompute(checkpointing));
     pm.addNestedPass<mlir::func::FuncOp>(createLcFuseScanRecompute());
   }
+  if (fuseElementwise)
+    pm.addNestedPass<mlir::func::FuncOp>(createLcFuseElementwise());
   pm.addNestedPass<mlir::func::FuncOp>(createLcSchedule());
   pm.addNestedPass<mlir::func::FuncOp>(createLcPlanMemory());
   pm.addPass(createLcCheckKernels());

@@ -225,3 +225,40 @@ func.func @mini_sequence_carried_history(%x: tensor<6x4xf32>, %h: tensor<1x4xf32
   }
   return %r : tensor<6x4xf32>
 }
+
+// -----
+
+func.func @fused_input_shape(%x: tensor<4x8xf32>, %row: tensor<8xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{input 'tensor<8xf32>' is neither the result's shape 'tensor<4x8xf32>' nor a scalar of its element type}}
+  %r = lc.fused_elementwise(%x, %row) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> {
+  ^bb0(%a: tensor<4x8xf32>, %b: tensor<8xf32>):
+    %s = lc.add %a, %b : tensor<4x8xf32>, tensor<8xf32> -> tensor<4x8xf32>
+    lc.yield %s : tensor<4x8xf32>
+  }
+  return %r : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @fused_not_elementwise(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %r = lc.fused_elementwise(%x) : (tensor<4x4xf32>) -> tensor<4x4xf32> {
+  ^bb0(%a: tensor<4x4xf32>):
+    // expected-error @+1 {{cannot be fused (not an elementwise float op)}}
+    %m = lc.matmul %a, %a : tensor<4x4xf32>, tensor<4x4xf32> -> tensor<4x4xf32>
+    lc.yield %m : tensor<4x4xf32>
+  }
+  return %r : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @fused_yield(%x: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{must yield the last op's result}}
+  %r = lc.fused_elementwise(%x) : (tensor<4x4xf32>) -> tensor<4x4xf32> {
+  ^bb0(%a: tensor<4x4xf32>):
+    %e = lc.exp %a : tensor<4x4xf32>
+    %n = lc.neg %e : tensor<4x4xf32>
+    lc.yield %e : tensor<4x4xf32>
+  }
+  return %r : tensor<4x4xf32>
+}
