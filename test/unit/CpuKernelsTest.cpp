@@ -75,7 +75,7 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "selective_scan_grad", "selective_scan_state", "selective_scan_state_grad",
       "cross_entropy", "cross_entropy_grad", "cross_entropy_and_grad",
       "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad", "gated_mlp", "gated_mlp_grad",
-      "attention",   "attention_grad"};
+      "attention",   "attention_grad", "fused_elementwise"};
   EXPECT_EQ(names.size(), std::size(expected));
   for (const char *op : expected) {
     EXPECT_NE(lookupCpuKernel(op), nullptr) << op;
