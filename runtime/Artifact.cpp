@@ -178,6 +178,17 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
         return st;
       m.schedule.push_back(std::move(step));
     }
+    m.device = j.value("device", "cpu");
+    if (m.device != "cpu" && m.device != "cuda")
+      return Status::error("manifest: unknown device '" + m.device + "'");
+    for (const json &k : j.value("kernels", json::array())) {
+      DeviceKernel kernel{k.at("name").get<std::string>(), k.at("arch").get<std::string>(),
+                          k.at("entry").get<std::string>(), k.at("ptx").get<std::string>()};
+      if (kernel.name.empty() || kernel.entry.empty() || kernel.arch.rfind("sm_", 0) != 0)
+        return Status::error("manifest: kernel '" + kernel.name + "' has no entry or a bad arch '" +
+                             kernel.arch + "'");
+      m.kernels.push_back(std::move(kernel));
+    }
   } catch (const json::exception &e) {
     return Status::error(std::string("manifest is malformed: ") + e.what());
   }
@@ -213,6 +224,14 @@ std::string manifestToJson(const Manifest &m, int indent) {
   j["state_bytes"] = m.stateBytes;
   if (!m.training.values().empty())
     j["training"] = attrsToJson(m.training);
+  if (m.device != "cpu")
+    j["device"] = m.device;
+  if (!m.kernels.empty()) {
+    j["kernels"] = json::array();
+    for (const DeviceKernel &k : m.kernels)
+      j["kernels"].push_back(
+          {{"name", k.name}, {"arch", k.arch}, {"entry", k.entry}, {"ptx", k.ptx}});
+  }
   j["tensors"] = json::array();
   for (const TensorDesc &t : m.tensors)
     j["tensors"].push_back({{"name", t.name},

@@ -50,6 +50,16 @@ struct StepDesc {
   std::string location;
 };
 
+/// A device kernel the compiler generated (a fused elementwise chain), for
+/// one GPU architecture: steps that launch it carry its name in their
+/// `cuda_kernel` attribute.
+struct DeviceKernel {
+  std::string name;  // the step attribute's value, e.g. "lc_fused_3"
+  std::string arch;  // e.g. "sm_90"
+  std::string entry; // the PTX entry point
+  std::string ptx;
+};
+
 struct Manifest {
   uint32_t version = kArtifactVersion;
   std::string producer;
@@ -65,6 +75,10 @@ struct Manifest {
   /// Training configuration the runtime applies (lr schedule); empty for
   /// inference artifacts. Keys: lr, warmup, schedule, min_lr_ratio.
   AttrMap training;
+  /// The device the artifact was compiled for ("cpu" or "cuda"); a CUDA
+  /// artifact runs on the CPU too.
+  std::string device = "cpu";
+  std::vector<DeviceKernel> kernels;
 };
 
 /// Kernels that update weights and optimizer state in place: their outputs

@@ -55,3 +55,12 @@ if config.longctx_enable_cuda:
                            capture_output=True, text=True)
     if probe.returncode == 0 and "cuda:0:" in probe.stdout:
         config.available_features.add("cuda")
+# Generating CUDA kernels needs the toolkit's NVRTC (loaded at run time), not
+# a GPU; ptxas checks the PTX.
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if any(os.path.exists(os.path.join(cuda_home, "lib64", lib))
+       for lib in ("libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12")):
+    config.available_features.add("nvrtc")
+if os.path.exists(os.path.join(cuda_home, "bin", "ptxas")):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", os.path.join(cuda_home, "bin", "ptxas")))

@@ -1,5 +1,6 @@
 //===- ArtifactBuilder.cpp - `lc` function -> .lcx artifact ----------------===//
 #include "compiler/artifact/ArtifactBuilder.h"
+#include "compiler/cuda/CudaKernels.h"
 #include "compiler/import/NodeLocation.h"
 #include "compiler/planning/ArenaPlanner.h"
 #include "dialects/lc/KernelAttributes.h"
@@ -326,6 +327,9 @@ LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,
   std::vector<uint8_t> data;
   if (failed(buildManifest(module, weights, options, manifest, data)))
     return failure();
+  if (!options.cudaArchs.empty())
+    if (Status s = addCudaKernels(manifest, options.cudaArchs); !s)
+      return module.emitError(s.message());
   std::string ir;
   llvm::raw_string_ostream os(ir);
   module.print(os, OpPrintingFlags().elideLargeElementsAttrs(16));

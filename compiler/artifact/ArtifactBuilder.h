@@ -7,6 +7,7 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
+#include <vector>
 
 namespace longctx {
 
@@ -19,6 +20,9 @@ struct ArtifactOptions {
   std::string sourceModel;
   /// Plan only: parameters need no data (shapes suffice), nothing is copied.
   bool planOnly = false;
+  /// With architectures ("sm_90", ...), the artifact is for --device cuda:
+  /// the generated kernels' PTX for each goes in (compiler/cuda).
+  std::vector<std::string> cudaArchs;
 };
 
 /// Lowers `func.func @main` of `module` to the artifact's manifest: one

@@ -115,6 +115,16 @@ cl::opt<int64_t> adjointShard(
              "(adjoint sharding, exact): the forward keeps each layer's input and the states "
              "at shard boundaries; the backward sweeps the shards in reverse (default 1: off)"),
     cl::value_desc("K"), cl::init(1), cl::cat(category));
+cl::opt<std::string> device(
+    "device",
+    cl::desc("cpu (default) or cuda: a CUDA artifact also carries PTX of its generated kernels "
+             "(fused elementwise chains, NVRTC) for each --cuda-arch; it runs on the CPU too"),
+    cl::init("cpu"), cl::cat(category));
+cl::list<std::string> cudaArch("cuda-arch",
+                               cl::desc("With --device cuda: GPU architectures (default "
+                                        "sm_80,sm_90)"),
+                               cl::value_desc("sm_XY,..."), cl::CommaSeparated,
+                               cl::cat(category));
 cl::opt<bool> fuseElementwise(
     "fuse-elementwise",
     cl::desc("Fuse chains of elementwise ops into one kernel each (lc-fuse-elementwise): one "
@@ -288,7 +298,8 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     pm.addNestedPass<mlir::func::FuncOp>(createLcRecompute(checkpointing));
     pm.addNestedPass<mlir::func::FuncOp>(createLcFuseScanRecompute());
   }
-  if (fuseElementwise)
+  // A GPU backend gains the most from one kernel per chain: on for cuda.
+  if (fuseElementwise || device == "cuda")
     pm.addNestedPass<mlir::func::FuncOp>(createLcFuseElementwise());
   pm.addNestedPass<mlir::func::FuncOp>(createLcSchedule());
   pm.addNestedPass<mlir::func::FuncOp>(createLcPlanMemory());
@@ -372,6 +383,17 @@ int main(int argc, char **argv) {
     return fail("--adjoint-mode must be exact or paper");
   if (adjointMode == "paper" && (adjointShard < 2 || !train))
     return fail("--adjoint-mode paper needs --train and --adjoint-shard K with K >= 2");
+  if (device != "cpu" && device != "cuda")
+    return fail("--device must be cpu or cuda");
+  std::vector<std::string> cudaArchs(cudaArch.begin(), cudaArch.end());
+  if (cudaArchs.empty())
+    cudaArchs = {"sm_80", "sm_90"};
+  if (!cudaArch.empty() && device != "cuda")
+    return fail("--cuda-arch needs --device cuda");
+  for (const std::string &arch : cudaArchs)
+    if (arch.size() < 5 || arch.rfind("sm_", 0) != 0 ||
+        arch.find_first_not_of("0123456789", 3) != std::string::npos)
+      return fail("--cuda-arch '" + arch + "' is not an architecture like sm_80 or sm_90");
   if (adjointTruncate < 0)
     return fail("--adjoint-truncate must be a number of steps >= 1 (0: exact)");
   if (adjointTruncate > 0 && !train)
@@ -550,6 +572,8 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("min_lr_ratio", 0.1);
   }
   artifactOptions.planOnly = planOnly;
+  if (device == "cuda")
+    artifactOptions.cudaArchs = cudaArchs;
   auto writeReport = [&](const MemoryReport &r) -> int {
     if (reportJson.empty())
       return 0;

@@ -27,6 +27,8 @@ Sections (default: all of summary, tensors, schedule, ir):
   --memory-plot FILE.svg
                 draw live bytes over the schedule, stacked by category, with
                 the LOAD bound and the arena marked
+  --kernels     the generated device kernels (--device cuda artifacts): name,
+                target architecture, the steps launching it, and its PTX
   --json        the raw manifest as JSON (instead of the sections)
 
 General:
@@ -69,6 +71,10 @@ void printSummary(const Artifact &a) {
         (t.kind == TensorKind::Weight || t.kind == TensorKind::Constant) ? t.bytes() : 0;
   std::cout << "artifact format version " << m.version << ", produced by " << m.producer << "\n"
             << "mode: " << m.mode << "\nsource: " << m.source << "\n"
+            << "device: " << m.device;
+  if (!m.kernels.empty())
+    std::cout << " (" << m.kernels.size() << " generated kernels)";
+  std::cout << "\n"
             << "tensors: " << m.tensors.size() << ", kernel launches: " << m.schedule.size() << "\n"
             << "arena: " << formatBytes(m.arenaBytes) << ", weights: " << formatBytes(weights)
             << ", constants: " << formatBytes(constants) << "\n";
@@ -87,6 +93,24 @@ void printTensors(const Manifest &m) {
     std::printf("%5zu %-9s %-4s %-20s %12llu %12llu %s\n", i, tensorKindName(t.kind),
                 dtypeName(t.dtype), shapeToString(t.shape).c_str(),
                 (unsigned long long)t.offset, (unsigned long long)t.bytes(), t.name.c_str());
+  }
+}
+
+void printKernels(const Manifest &m) {
+  std::cout << "\n# Kernels (device " << m.device << ")\n";
+  if (m.kernels.empty())
+    std::cout << "none: the artifact has no generated device kernels (compile with --device "
+                 "cuda)\n";
+  for (const DeviceKernel &k : m.kernels) {
+    std::vector<size_t> steps;
+    for (size_t i = 0; i < m.schedule.size(); ++i)
+      if (m.schedule[i].attrs.getString("cuda_kernel") == k.name)
+        steps.push_back(i);
+    std::cout << "kernel " << k.name << " (" << k.arch << ", entry " << k.entry << ", "
+              << k.ptx.size() << " bytes of PTX), launched by step";
+    for (size_t i : steps)
+      std::cout << " " << i;
+    std::cout << "\n" << k.ptx << (k.ptx.empty() || k.ptx.back() == '\n' ? "" : "\n");
   }
 }
 
@@ -134,7 +158,7 @@ int main(int argc, char **argv) {
       plotPath = a == "--memory-plot" ? argv[++i] : a.substr(14);
       sections.insert("memory-plot");
     } else if (a == "--summary" || a == "--tensors" || a == "--schedule" || a == "--ir" || a == "--json" ||
-        a == "--memory")
+        a == "--memory" || a == "--kernels")
       sections.insert(a.substr(2));
     else if (a.rfind("-", 0) == 0) {
       std::cerr << "longctx-dump: error: unknown option '" << a << "' (see --help)\n";
@@ -193,6 +217,8 @@ int main(int argc, char **argv) {
     printTensors(artifact->manifest);
   if (all || sections.count("schedule"))
     printSchedule(artifact->manifest);
+  if (sections.count("kernels"))
+    printKernels(artifact->manifest);
   if (all || sections.count("ir"))
     std::cout << "\n# IR\n" << artifact->irText;
   return 0;
