@@ -1,0 +1,49 @@
+//===- CudaKernels.h - The CUDA twins of the CPU kernels --------*- C++ -*-===//
+//
+// Each CUDA kernel computes what the CPU kernel of the same name computes
+// (the CPU backend is the reference; tests compare the two on a GPU). Tensors
+// are device memory; rank-0 operands such as an optimizer's lr are read on
+// the device, so a step can be captured in a CUDA graph. In a build without
+// CUDA every call fails with a reason.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/AttrMap.h"
+#include "runtime/Status.h"
+#include "runtime/Tensor.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace longctx {
+
+/// Runs `op` on `stream` (a cudaStream_t; null: the default stream).
+Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
+                     const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                     void *stream = nullptr);
+
+/// The ops with a CUDA kernel, sorted.
+std::vector<std::string> cudaKernelNames();
+
+/// Device memory for tests and tools: allocated at construction, freed at
+/// destruction; a build without CUDA or a machine without a GPU gets an
+/// error from allocate().
+class DeviceBuffer {
+public:
+  DeviceBuffer() = default;
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+
+  Status allocate(size_t bytes);
+  Status upload(const void *host, size_t bytes);
+  Status download(void *host, size_t bytes) const;
+  void *data() const { return data_; }
+
+private:
+  void *data_ = nullptr;
+};
+
+} // namespace longctx

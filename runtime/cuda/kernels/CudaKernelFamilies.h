@@ -1,0 +1,29 @@
+//===- CudaKernelFamilies.h - The CUDA kernel table (private) ---*- C++ -*-===//
+#pragma once
+
+#include "runtime/AttrMap.h"
+#include "runtime/Status.h"
+#include "runtime/Tensor.h"
+
+#include <cuda_runtime.h>
+
+#include <vector>
+
+namespace longctx {
+namespace cuda {
+
+using CudaKernelFn = Status (*)(const std::vector<TensorRef> &inputs,
+                                const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                                cudaStream_t stream);
+struct CudaKernelEntry {
+  const char *name;
+  CudaKernelFn fn;
+};
+using CudaKernelTable = std::vector<CudaKernelEntry>;
+
+// One per family file.
+void addNormalizationKernels(CudaKernelTable &table);
+void addOptimizerKernels(CudaKernelTable &table);
+
+} // namespace cuda
+} // namespace longctx

@@ -1,0 +1,77 @@
+//===- CudaKernelUtil.cuh - Shared launch and reduction helpers -----------===//
+//
+// One helper set for every kernel family: launch sizes, 64-bit grid-stride
+// indexing, block-wide sums in double, and rank-0 operands read on the
+// device. Kernels take int64_t sizes and offsets throughout.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/DType.h"
+#include "runtime/Status.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+namespace longctx {
+namespace cuda {
+
+constexpr int kThreads = 256;
+
+/// Blocks for a grid-stride loop over n elements (capped; the loop covers
+/// the rest).
+inline unsigned gridFor(int64_t n) {
+  int64_t blocks = (n + kThreads - 1) / kThreads;
+  return unsigned(blocks < 1 ? 1 : blocks > 65535 * 8 ? 65535 * 8 : blocks);
+}
+
+__device__ inline int64_t globalIndex() {
+  return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ inline int64_t globalStride() { return int64_t(gridDim.x) * blockDim.x; }
+
+/// The sum of `value` over the block (every thread gets it); blockDim.x a
+/// multiple of 32, at most 1024.
+__device__ inline double blockSum(double value) {
+  __shared__ double partial[32];
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_down_sync(0xffffffffu, value, offset);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads(); // partial may still be read by a previous call
+  if (lane == 0)
+    partial[warp] = value;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) / 32;
+  value = threadIdx.x < warps ? partial[threadIdx.x] : 0.0;
+  if (warp == 0)
+    for (int offset = 16; offset > 0; offset /= 2)
+      value += __shfl_down_sync(0xffffffffu, value, offset);
+  if (threadIdx.x == 0)
+    partial[0] = value;
+  __syncthreads();
+  return partial[0];
+}
+
+/// A rank-0 operand (f32, f64, i64 or i32) read on the device.
+__device__ inline double readScalar(const void *p, int dtype) {
+  switch (DType(dtype)) {
+  case DType::F32: return double(*static_cast<const float *>(p));
+  case DType::F64: return *static_cast<const double *>(p);
+  case DType::I64: return double(*static_cast<const int64_t *>(p));
+  case DType::I32: return double(*static_cast<const int32_t *>(p));
+  default: return 0.0 / 0.0; // rejected on the host before launch
+  }
+}
+
+/// The launch's error, if any, as a Status naming the op.
+inline Status launchStatus(const char *op) {
+  cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess)
+    return Status();
+  return Status::error(std::string(op) + ": CUDA launch failed: " + cudaGetErrorString(err));
+}
+
+} // namespace cuda
+} // namespace longctx

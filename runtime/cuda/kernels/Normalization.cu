@@ -1,0 +1,151 @@
+//===- Normalization.cu - rms_norm and rms_norm_grad on CUDA --------------===//
+//
+// The CPU twins' math (runtime/cpu/Normalization.cpp): sums in double, one
+// block per row; dscale, a sum over rows, goes through a double buffer with
+// atomic adds, then to the scale's dtype.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#include "runtime/cuda/kernels/CudaKernelUtil.cuh"
+#include "runtime/cpu/KernelUtil.h"
+
+namespace longctx {
+namespace cuda {
+namespace {
+
+using cpu::checkArity;
+using cpu::checkDType;
+using cpu::checkShape;
+using cpu::opError;
+
+template <typename T>
+__device__ double rowInvRms(const T *x, int64_t n, double epsilon) {
+  double sq = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    sq += double(x[i]) * double(x[i]);
+  return 1.0 / sqrt(blockSum(sq) / double(n) + epsilon);
+}
+
+template <typename T>
+__global__ void rmsNormRows(const T *x, const T *scale, T *y, int64_t n, double epsilon) {
+  const int64_t row = blockIdx.x;
+  const T *xr = x + row * n;
+  T *yr = y + row * n;
+  const T inv = T(rowInvRms(xr, n, epsilon));
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+    yr[i] = xr[i] * inv * scale[i];
+}
+
+template <typename T>
+__global__ void rmsNormGradRows(const T *dy, const T *x, const T *scale, T *dx,
+                                double *dscale, int64_t n, double epsilon) {
+  const int64_t row = blockIdx.x;
+  const T *xr = x + row * n, *dyr = dy + row * n;
+  T *dxr = dx + row * n;
+  const double inv = rowInvRms(xr, n, epsilon);
+  double dot = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double xhat = double(xr[i]) * inv;
+    dot += double(dyr[i]) * double(scale[i]) * xhat;
+    atomicAdd(dscale + i, double(dyr[i]) * xhat);
+  }
+  const double meanDot = blockSum(dot) / double(n);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double xhat = double(xr[i]) * inv;
+    dxr[i] = T(inv * (double(dyr[i]) * double(scale[i]) - xhat * meanDot));
+  }
+}
+
+template <typename T> __global__ void castFromDouble(const double *in, T *out, int64_t n) {
+  for (int64_t i = globalIndex(); i < n; i += globalStride())
+    out[i] = T(in[i]);
+}
+
+Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale,
+                    const TensorRef &out, int64_t &rows, int64_t &n) {
+  if (x.dtype != DType::F32 && x.dtype != DType::F64)
+    return opError(op, std::string("no CUDA kernel for ") + dtypeName(x.dtype));
+  if (Status s = checkDType(op, "scale", scale.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "output", out.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", out.shape, x.shape); !s)
+    return s;
+  if (x.rank() < 1 || scale.rank() != 1 || scale.shape[0] != x.shape.back())
+    return opError(op, "scale " + shapeToString(scale.shape) +
+                           " must be 1-D with the last dim of x " + shapeToString(x.shape));
+  n = x.shape.back();
+  rows = n ? x.numElements() / n : 0;
+  return Status();
+}
+
+Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+               const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "rms_norm";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  int64_t rows = 0, n = 0;
+  if (Status s = checkRmsNorm(op, inputs[0], inputs[1], outputs[0], rows, n); !s)
+    return s;
+  if (rows == 0)
+    return Status();
+  const double epsilon = attrs.getFloat("epsilon", 1e-5);
+  if (inputs[0].dtype == DType::F32)
+    rmsNormRows<float><<<unsigned(rows), kThreads, 0, stream>>>(
+        inputs[0].as<float>(), inputs[1].as<float>(), outputs[0].as<float>(), n, epsilon);
+  else
+    rmsNormRows<double><<<unsigned(rows), kThreads, 0, stream>>>(
+        inputs[0].as<double>(), inputs[1].as<double>(), outputs[0].as<double>(), n, epsilon);
+  return launchStatus(op);
+}
+
+Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "rms_norm_grad";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+    return s;
+  const TensorRef &dy = inputs[0], &x = inputs[1], &scale = inputs[2];
+  int64_t rows = 0, n = 0;
+  if (Status s = checkRmsNorm(op, x, scale, outputs[0], rows, n); !s)
+    return s;
+  if (Status s = checkShape(op, "dy", dy.shape, x.shape); !s)
+    return s;
+  if (Status s = checkDType(op, "dy", dy.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "dscale", outputs[1].shape, scale.shape); !s)
+    return s;
+  const double epsilon = attrs.getFloat("epsilon", 1e-5);
+  // Scratch for dscale's sums (not yet in the memory plan: issue 8).
+  double *sums = nullptr;
+  if (cudaMallocAsync(reinterpret_cast<void **>(&sums), size_t(n) * sizeof(double), stream) !=
+      cudaSuccess)
+    return opError(op, "cannot allocate " + std::to_string(n) + " doubles of scratch");
+  cudaMemsetAsync(sums, 0, size_t(n) * sizeof(double), stream);
+  if (rows > 0) {
+    if (x.dtype == DType::F32)
+      rmsNormGradRows<float><<<unsigned(rows), kThreads, 0, stream>>>(
+          dy.as<float>(), x.as<float>(), scale.as<float>(), outputs[0].as<float>(), sums, n,
+          epsilon);
+    else
+      rmsNormGradRows<double><<<unsigned(rows), kThreads, 0, stream>>>(
+          dy.as<double>(), x.as<double>(), scale.as<double>(), outputs[0].as<double>(), sums, n,
+          epsilon);
+  }
+  if (x.dtype == DType::F32)
+    castFromDouble<float><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<float>(), n);
+  else
+    castFromDouble<double><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<double>(), n);
+  Status s = launchStatus(op);
+  cudaFreeAsync(sums, stream);
+  return s;
+}
+
+} // namespace
+
+void addNormalizationKernels(CudaKernelTable &table) {
+  table.push_back({"rms_norm", rmsNorm});
+  table.push_back({"rms_norm_grad", rmsNormGrad});
+}
+
+} // namespace cuda
+} // namespace longctx

@@ -1,0 +1,174 @@
+//===- Optimizers.cu - adamw_update and sgd_update on CUDA ----------------===//
+//
+// The CPU twins' math (runtime/cpu/Optimizers.cpp): each element updated in
+// double, stored in the param's dtype, in place (outputs alias inputs) or
+// not. lr, step and scale are rank-0 device tensors read by every thread.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#include "runtime/cuda/kernels/CudaKernelUtil.cuh"
+#include "runtime/cpu/KernelUtil.h"
+
+namespace longctx {
+namespace cuda {
+namespace {
+
+using cpu::checkArity;
+using cpu::checkDType;
+using cpu::checkShape;
+using cpu::opError;
+
+/// A rank-0 operand's pointer and dtype, as kernels take them.
+struct Scalar {
+  const void *data;
+  int dtype;
+};
+
+struct AdamW {
+  double beta1, beta2, eps, wd;
+};
+
+template <typename T>
+__global__ void adamwKernel(const T *p, const T *m, const T *v, const T *g, T *po, T *mo, T *vo,
+                            int64_t n, Scalar lr, Scalar step, Scalar scale, AdamW c) {
+  const double lrv = readScalar(lr.data, lr.dtype), stepv = readScalar(step.data, step.dtype),
+               scalev = readScalar(scale.data, scale.dtype);
+  const double decay = 1 - lrv * c.wd;
+  const double stepSize = lrv / (1 - pow(c.beta1, stepv));
+  const double invBc2Sqrt = 1 / sqrt(1 - pow(c.beta2, stepv));
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) {
+    const double gi = double(g[i]) * scalev;
+    const double mi = c.beta1 * double(m[i]) + (1 - c.beta1) * gi;
+    const double vi = c.beta2 * double(v[i]) + (1 - c.beta2) * gi * gi;
+    const double denom = sqrt(vi) * invBc2Sqrt + c.eps;
+    po[i] = T(double(p[i]) * decay - stepSize * mi / denom);
+    mo[i] = T(mi);
+    vo[i] = T(vi);
+  }
+}
+
+struct Sgd {
+  double momentum, wd;
+  bool nesterov;
+};
+
+template <typename T>
+__global__ void sgdKernel(const T *p, const T *b, const T *g, T *po, T *bo, int64_t n, Scalar lr,
+                          Scalar scale, Sgd c) {
+  const double lrv = readScalar(lr.data, lr.dtype), scalev = readScalar(scale.data, scale.dtype);
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) {
+    double d = double(g[i]) * scalev + c.wd * double(p[i]);
+    double bi = double(b[i]);
+    if (c.momentum != 0) {
+      bi = c.momentum * bi + d;
+      d = c.nesterov ? d + c.momentum * bi : bi;
+    }
+    po[i] = T(double(p[i]) - lrv * d);
+    bo[i] = T(bi);
+  }
+}
+
+/// The CPU twin's operand checks: param, state and grad alike, outputs like
+/// param, scalars of rank 0 (lr and scale in param's dtype).
+Status checkUpdate(const char *op, const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, size_t numTensors,
+                   const std::vector<std::pair<const char *, bool>> &scalars,
+                   std::vector<Scalar> &values) {
+  const size_t numIn = numTensors + scalars.size();
+  if (Status s = checkArity(op, inputs, numIn, numIn, outputs, numTensors - 1); !s)
+    return s;
+  const TensorRef &param = inputs[0];
+  if (param.dtype != DType::F32 && param.dtype != DType::F64)
+    return opError(op, std::string("no CUDA kernel for ") + dtypeName(param.dtype));
+  for (size_t k = 1; k < numTensors; ++k) {
+    if (Status s = checkDType(op, "state or grad", inputs[k].dtype, param.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, "state or grad", inputs[k].shape, param.shape); !s)
+      return s;
+  }
+  for (size_t k = 0; k + 1 < numTensors; ++k) {
+    if (Status s = checkDType(op, "output", outputs[k].dtype, param.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, "output", outputs[k].shape, param.shape); !s)
+      return s;
+  }
+  for (size_t k = 0; k < scalars.size(); ++k) {
+    const TensorRef &t = inputs[numTensors + k];
+    if (t.numElements() != 1)
+      return opError(op, std::string(scalars[k].first) + " must hold one value");
+    if (scalars[k].second)
+      if (Status s = checkDType(op, scalars[k].first, t.dtype, param.dtype); !s)
+        return s;
+    if (t.dtype != DType::F32 && t.dtype != DType::F64 && t.dtype != DType::I64 &&
+        t.dtype != DType::I32)
+      return opError(op, std::string(scalars[k].first) + " must be f32, f64, i64 or i32");
+    values.push_back({t.data, int(t.dtype)});
+  }
+  return Status();
+}
+
+Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                   const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "adamw_update";
+  std::vector<Scalar> s;
+  if (Status st = checkUpdate(op, inputs, outputs, 4, {{"lr", true}, {"step", false},
+                                                       {"scale", true}}, s);
+      !st)
+    return st;
+  const AdamW c{attrs.getFloat("beta1", 0.9), attrs.getFloat("beta2", 0.999),
+                attrs.getFloat("epsilon", 1e-8), attrs.getFloat("weight_decay", 0.01)};
+  if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1))
+    return opError(op, "beta1 and beta2 must be in [0, 1)");
+  if (!(c.eps >= 0) || !(c.wd >= 0))
+    return opError(op, "epsilon and weight_decay must be >= 0");
+  const int64_t n = inputs[0].numElements();
+  if (n == 0)
+    return Status();
+  if (inputs[0].dtype == DType::F32)
+    adamwKernel<float><<<gridFor(n), kThreads, 0, stream>>>(
+        inputs[0].as<float>(), inputs[1].as<float>(), inputs[2].as<float>(),
+        inputs[3].as<float>(), outputs[0].as<float>(), outputs[1].as<float>(),
+        outputs[2].as<float>(), n, s[0], s[1], s[2], c);
+  else
+    adamwKernel<double><<<gridFor(n), kThreads, 0, stream>>>(
+        inputs[0].as<double>(), inputs[1].as<double>(), inputs[2].as<double>(),
+        inputs[3].as<double>(), outputs[0].as<double>(), outputs[1].as<double>(),
+        outputs[2].as<double>(), n, s[0], s[1], s[2], c);
+  return launchStatus(op);
+}
+
+Status sgdUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                 const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "sgd_update";
+  std::vector<Scalar> s;
+  if (Status st = checkUpdate(op, inputs, outputs, 3, {{"lr", true}, {"scale", true}}, s); !st)
+    return st;
+  const Sgd c{attrs.getFloat("momentum", 0), attrs.getFloat("weight_decay", 0),
+              attrs.getInt("nesterov", 0) != 0};
+  if (!(c.momentum >= 0) || !(c.wd >= 0))
+    return opError(op, "momentum and weight_decay must be >= 0");
+  if (c.nesterov && c.momentum == 0)
+    return opError(op, "nesterov needs a momentum > 0");
+  const int64_t n = inputs[0].numElements();
+  if (n == 0)
+    return Status();
+  if (inputs[0].dtype == DType::F32)
+    sgdKernel<float><<<gridFor(n), kThreads, 0, stream>>>(
+        inputs[0].as<float>(), inputs[1].as<float>(), inputs[2].as<float>(),
+        outputs[0].as<float>(), outputs[1].as<float>(), n, s[0], s[1], c);
+  else
+    sgdKernel<double><<<gridFor(n), kThreads, 0, stream>>>(
+        inputs[0].as<double>(), inputs[1].as<double>(), inputs[2].as<double>(),
+        outputs[0].as<double>(), outputs[1].as<double>(), n, s[0], s[1], c);
+  return launchStatus(op);
+}
+
+} // namespace
+
+void addOptimizerKernels(CudaKernelTable &table) {
+  table.push_back({"adamw_update", adamwUpdate});
+  table.push_back({"sgd_update", sgdUpdate});
+}
+
+} // namespace cuda
+} // namespace longctx

@@ -1,0 +1,109 @@
+//===- CudaKernelsTest.cpp - every CUDA kernel against its CPU twin -------===//
+//
+// On a machine with a GPU: random inputs through the CPU kernel and the CUDA
+// kernel of the same name, f32 within 1e-5 relative, reductions within 1e-4.
+// Without one, the twin tests skip with the reason and the CUDA entry points
+// must still fail cleanly.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelTestUtil.h"
+#include "runtime/cuda/CudaDevice.h"
+#include "runtime/cuda/CudaKernels.h"
+
+#include <algorithm>
+
+namespace longctx {
+namespace {
+
+using namespace kerneltest;
+
+/// The reason to skip, or empty when a GPU is here.
+std::string noDevice() {
+  CudaDevices devices = probeCudaDevices();
+  return devices.names.empty() ? devices.whyNone : std::string();
+}
+
+/// Runs `op` on the CPU and on the GPU with the same inputs; `outputs` give
+/// the shapes. Expects every output to agree within `tol` (relative to
+/// max(1, |cpu|)); outputs in `loose` within `looseTol`.
+void expectTwins(const char *op, const std::vector<const Tensor *> &inputs,
+                 const std::vector<Shape> &outputShapes, const AttrMap &attrs, double tol,
+                 std::vector<size_t> loose = {}, double looseTol = 1e-4) {
+  std::vector<Tensor> cpuOut, gpuOut;
+  for (const Shape &s : outputShapes) {
+    cpuOut.emplace_back(inputs[0]->dtype(), s);
+    gpuOut.emplace_back(inputs[0]->dtype(), s);
+  }
+  std::vector<const Tensor *> cpuOutPtrs;
+  for (Tensor &t : cpuOut)
+    cpuOutPtrs.push_back(&t);
+  ASSERT_TRUE(runMulti(op, inputs, cpuOutPtrs, attrs).ok());
+
+  std::vector<DeviceBuffer> deviceIn(inputs.size()), deviceOut(outputShapes.size());
+  std::vector<TensorRef> inRefs, outRefs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_TRUE(deviceIn[i].allocate(inputs[i]->bytes()).ok());
+    ASSERT_TRUE(deviceIn[i].upload(inputs[i]->ref().data, inputs[i]->bytes()).ok());
+    inRefs.push_back({inputs[i]->dtype(), inputs[i]->shape(), deviceIn[i].data()});
+  }
+  for (size_t i = 0; i < gpuOut.size(); ++i) {
+    ASSERT_TRUE(deviceOut[i].allocate(gpuOut[i].bytes()).ok());
+    outRefs.push_back({gpuOut[i].dtype(), gpuOut[i].shape(), deviceOut[i].data()});
+  }
+  Status s = runCudaKernel(op, inRefs, outRefs, attrs);
+  ASSERT_TRUE(s.ok()) << s.message();
+  for (size_t i = 0; i < gpuOut.size(); ++i) {
+    ASSERT_TRUE(deviceOut[i].download(gpuOut[i].ref().data, gpuOut[i].bytes()).ok());
+    bool isLoose = std::find(loose.begin(), loose.end(), i) != loose.end();
+    expectNear(gpuOut[i], values(cpuOut[i]), isLoose ? looseTol : tol,
+               std::string(op) + " output " + std::to_string(i));
+  }
+}
+
+TEST(CudaKernels, EveryCudaKernelHasACpuTwin) {
+  std::vector<std::string> cpu = cpuKernelNames();
+  for (const std::string &name : cudaKernelNames())
+    EXPECT_NE(std::find(cpu.begin(), cpu.end(), name), cpu.end()) << name;
+}
+
+TEST(CudaKernels, WithoutADeviceTheyFailCleanly) {
+  if (noDevice().empty())
+    GTEST_SKIP() << "a GPU is here";
+  Tensor x = randomTensor<float>({4, 8}, -1, 1, 1), w = randomTensor<float>({8}, -1, 1, 2);
+  Tensor y(DType::F32, {4, 8});
+  DeviceBuffer buffer;
+  EXPECT_FALSE(buffer.allocate(64).ok());
+  // Host pointers: the checks pass, the launch fails with a message.
+  Status s = runCudaKernel("rms_norm", {x.ref(), w.ref()}, {y.ref()}, AttrMap());
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(runCudaKernel("no_such_op", {}, {}, AttrMap()).ok());
+}
+
+TEST(CudaKernels, RmsNormMatchesCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor x = randomTensor<float>({37, 300}, -2, 2, 3), w = randomTensor<float>({300}, 0.5, 1.5, 4);
+  expectTwins("rms_norm", {&x, &w}, {{37, 300}}, AttrMap(), 1e-5);
+  Tensor dy = randomTensor<float>({37, 300}, -1, 1, 5);
+  expectTwins("rms_norm_grad", {&dy, &x, &w}, {{37, 300}, {300}}, AttrMap(), 1e-5, {1});
+}
+
+TEST(CudaKernels, OptimizersMatchCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  const int64_t n = 100003;
+  Tensor p = randomTensor<float>({n}, -1, 1, 6), m = randomTensor<float>({n}, -0.1, 0.1, 7);
+  Tensor v = randomTensor<float>({n}, 0, 0.01, 8), g = randomTensor<float>({n}, -1, 1, 9);
+  Tensor lr = tensor<float>({}, {1e-3}), scale = tensor<float>({}, {0.5});
+  Tensor step = tensor<int64_t>({}, {3});
+  expectTwins("adamw_update", {&p, &m, &v, &g, &lr, &step, &scale}, {{n}, {n}, {n}}, AttrMap(),
+              1e-5);
+  AttrMap sgd;
+  sgd.set("momentum", 0.9);
+  sgd.set("weight_decay", 0.01);
+  sgd.set("nesterov", int64_t(1));
+  expectTwins("sgd_update", {&p, &m, &g, &lr, &scale}, {{n}, {n}}, sgd, 1e-5);
+}
+
+} // namespace
+} // namespace longctx
