@@ -79,6 +79,22 @@ TEST(CudaKernels, WithoutADeviceTheyFailCleanly) {
   EXPECT_FALSE(runCudaKernel("no_such_op", {}, {}, AttrMap()).ok());
 }
 
+TEST(CudaKernels, ElementwiseMatchesCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor x = randomTensor<float>({1000}, -3, 3, 10), pos = randomTensor<float>({1000}, 0.1, 3, 11);
+  for (const char *op : {"neg", "abs", "relu", "exp", "tanh", "erf", "cos", "sin", "sigmoid",
+                         "softplus", "reciprocal"})
+    expectTwins(op, {&x}, {{1000}}, AttrMap(), 1e-5);
+  for (const char *op : {"log", "sqrt"})
+    expectTwins(op, {&pos}, {{1000}}, AttrMap(), 1e-5);
+  // numpy broadcasting: [3, 1, 5] with [4, 5] -> [3, 4, 5].
+  Tensor a = randomTensor<float>({3, 1, 5}, -2, 2, 12), b = randomTensor<float>({4, 5}, 0.5, 2, 13);
+  for (const char *op : {"add", "sub", "mul", "div", "max", "min"})
+    expectTwins(op, {&a, &b}, {{3, 4, 5}}, AttrMap(), 1e-5);
+  expectTwins("pow", {&b, &a}, {{3, 4, 5}}, AttrMap(), 1e-5); // a positive base
+}
+
 TEST(CudaKernels, RmsNormMatchesCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

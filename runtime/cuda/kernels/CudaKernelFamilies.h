@@ -24,6 +24,7 @@ using CudaKernelTable = std::vector<CudaKernelEntry>;
 // One per family file.
 void addNormalizationKernels(CudaKernelTable &table);
 void addOptimizerKernels(CudaKernelTable &table);
+void addElementwiseKernels(CudaKernelTable &table);
 
 } // namespace cuda
 } // namespace longctx

@@ -12,6 +12,7 @@ const cuda::CudaKernelTable &table() {
     cuda::CudaKernelTable t;
     cuda::addNormalizationKernels(t);
     cuda::addOptimizerKernels(t);
+    cuda::addElementwiseKernels(t);
     return t;
   }();
   return t;
