@@ -95,6 +95,18 @@ TEST(CudaKernels, ElementwiseMatchesCpu) {
   expectTwins("pow", {&b, &a}, {{3, 4, 5}}, AttrMap(), 1e-5); // a positive base
 }
 
+TEST(CudaKernels, SoftmaxMatchesCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor x = randomTensor<float>({6, 333, 7}, -5, 5, 14);
+  for (int64_t axis : {2, 1}) { // innermost, and lines 7 apart
+    AttrMap attrs;
+    attrs.set("axis", axis);
+    expectTwins("softmax", {&x}, {{6, 333, 7}}, attrs, 1e-5);
+    expectTwins("log_softmax", {&x}, {{6, 333, 7}}, attrs, 1e-5);
+  }
+}
+
 TEST(CudaKernels, RmsNormMatchesCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

@@ -25,6 +25,7 @@ using CudaKernelTable = std::vector<CudaKernelEntry>;
 void addNormalizationKernels(CudaKernelTable &table);
 void addOptimizerKernels(CudaKernelTable &table);
 void addElementwiseKernels(CudaKernelTable &table);
+void addSoftmaxKernels(CudaKernelTable &table);
 
 } // namespace cuda
 } // namespace longctx

@@ -13,6 +13,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addNormalizationKernels(t);
     cuda::addOptimizerKernels(t);
     cuda::addElementwiseKernels(t);
+    cuda::addSoftmaxKernels(t);
     return t;
   }();
   return t;
