@@ -107,6 +107,24 @@ TEST(CudaKernels, SoftmaxMatchesCpu) {
   }
 }
 
+TEST(CudaKernels, ReductionsMatchCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor x = randomTensor<float>({5, 64, 3, 9}, -2, 2, 15);
+  struct Case {
+    std::vector<int64_t> axes;
+    Shape out;
+  };
+  for (const Case &c : {Case{{1}, {5, 3, 9}}, Case{{0, 2}, {1, 64, 1, 9}}, Case{{}, {}},
+                        Case{{3}, {5, 64, 3, 1}}}) {
+    AttrMap attrs;
+    if (!c.axes.empty())
+      attrs.set("axes", c.axes);
+    for (const char *op : {"reduce_sum", "reduce_mean", "reduce_max"})
+      expectTwins(op, {&x}, {c.out}, attrs, 1e-4);
+  }
+}
+
 TEST(CudaKernels, RmsNormMatchesCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

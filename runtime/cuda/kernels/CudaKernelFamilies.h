@@ -26,6 +26,7 @@ void addNormalizationKernels(CudaKernelTable &table);
 void addOptimizerKernels(CudaKernelTable &table);
 void addElementwiseKernels(CudaKernelTable &table);
 void addSoftmaxKernels(CudaKernelTable &table);
+void addReductionKernels(CudaKernelTable &table);
 
 } // namespace cuda
 } // namespace longctx

@@ -14,6 +14,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addOptimizerKernels(t);
     cuda::addElementwiseKernels(t);
     cuda::addSoftmaxKernels(t);
+    cuda::addReductionKernels(t);
     return t;
   }();
   return t;
