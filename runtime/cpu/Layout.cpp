@@ -1,6 +1,7 @@
 //===- Layout.cpp - Data movement kernels: transpose, slice, gather, ... --===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/LayoutResolve.h"
 
 namespace longctx {
 namespace cpu {
@@ -116,23 +117,8 @@ void stridedCopy(size_t elemSize, const Shape &outShape,
   }
 }
 
-namespace {
-
-/// Common checks of single-input data-movement kernels.
-Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
-                 const std::vector<TensorRef> &outputs) {
-  if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
-    return s;
-  return checkDType(op, "output", outputs[0].dtype, inputs[0].dtype);
-}
-
-Status transposeKernel(const std::vector<TensorRef> &inputs,
-                       const std::vector<TensorRef> &outputs,
-                       const AttrMap &attrs) {
-  const char *op = "transpose";
-  if (Status s = checkMove(op, inputs, outputs); !s)
-    return s;
-  const TensorRef &x = inputs[0], &o = outputs[0];
+Status resolveTranspose(const char *op, const TensorRef &x, const TensorRef &o,
+                        const AttrMap &attrs, std::vector<int64_t> &inStrides) {
   const int64_t rank = x.rank();
   std::vector<int64_t> perm = attrs.getInts("perm");
   if (perm.empty() && !attrs.has("perm")) // ONNX default: reverse the dims
@@ -150,51 +136,14 @@ Status transposeKernel(const std::vector<TensorRef> &inputs,
     seen[p] = true;
   }
   Shape expected(rank);
-  std::vector<int64_t> xStrides = contiguousStrides(x.shape), inStrides(rank);
+  std::vector<int64_t> xStrides = contiguousStrides(x.shape);
+  inStrides.assign(rank, 0);
   for (int64_t d = 0; d < rank; ++d) {
     expected[d] = x.shape[perm[d]];
     inStrides[d] = xStrides[perm[d]];
   }
-  if (Status s = checkShape(op, "output", o.shape, expected); !s)
-    return s;
-  stridedCopy(dtypeSize(x.dtype), o.shape, inStrides, x.data, o.data);
-  return Status();
+  return checkShape(op, "output", o.shape, expected);
 }
-
-Status reshapeKernel(const std::vector<TensorRef> &inputs,
-                     const std::vector<TensorRef> &outputs, const AttrMap &) {
-  const char *op = "reshape";
-  if (Status s = checkMove(op, inputs, outputs); !s)
-    return s;
-  const TensorRef &x = inputs[0], &o = outputs[0];
-  if (x.numElements() != o.numElements())
-    return opError(op, "cannot reshape " + shapeToString(x.shape) + " to " +
-                           shapeToString(o.shape));
-  if (x.numElements() && o.data != x.data) // in place: nothing to move
-    std::memcpy(o.data, x.data, x.bytes());
-  return Status();
-}
-
-Status expandKernel(const std::vector<TensorRef> &inputs,
-                    const std::vector<TensorRef> &outputs, const AttrMap &) {
-  const char *op = "expand";
-  if (Status s = checkMove(op, inputs, outputs); !s)
-    return s;
-  const TensorRef &x = inputs[0], &o = outputs[0];
-  if (!broadcastsTo(x.shape, o.shape))
-    return opError(op, "cannot broadcast " + shapeToString(x.shape) + " to " +
-                           shapeToString(o.shape));
-  stridedCopy(dtypeSize(x.dtype), o.shape, broadcastStrides(x.shape, o.shape),
-              x.data, o.data);
-  return Status();
-}
-
-/// The strided region of `big` that `slice` reads and `slice_scatter`
-/// writes: element i of `small` is big[base + sum(i_d * strides[d])].
-struct SliceRegion {
-  int64_t base = 0;
-  std::vector<int64_t> strides;
-};
 
 /// Checks the starts/steps (and optional sizes) attributes of a slice of
 /// `big` with shape `small` and resolves them to element offsets.
@@ -236,6 +185,58 @@ Status resolveSlice(const char *op, const AttrMap &attrs, const Shape &big,
     region.base += first * bigStrides[d];
     region.strides[d] = steps[d] * bigStrides[d];
   }
+  return Status();
+}
+
+namespace {
+
+/// Common checks of single-input data-movement kernels.
+Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs) {
+  if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
+    return s;
+  return checkDType(op, "output", outputs[0].dtype, inputs[0].dtype);
+}
+
+Status transposeKernel(const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs,
+                       const AttrMap &attrs) {
+  const char *op = "transpose";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  std::vector<int64_t> inStrides;
+  if (Status s = resolveTranspose(op, x, o, attrs, inStrides); !s)
+    return s;
+  stridedCopy(dtypeSize(x.dtype), o.shape, inStrides, x.data, o.data);
+  return Status();
+}
+
+Status reshapeKernel(const std::vector<TensorRef> &inputs,
+                     const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "reshape";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (x.numElements() != o.numElements())
+    return opError(op, "cannot reshape " + shapeToString(x.shape) + " to " +
+                           shapeToString(o.shape));
+  if (x.numElements() && o.data != x.data) // in place: nothing to move
+    std::memcpy(o.data, x.data, x.bytes());
+  return Status();
+}
+
+Status expandKernel(const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "expand";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (!broadcastsTo(x.shape, o.shape))
+    return opError(op, "cannot broadcast " + shapeToString(x.shape) + " to " +
+                           shapeToString(o.shape));
+  stridedCopy(dtypeSize(x.dtype), o.shape, broadcastStrides(x.shape, o.shape),
+              x.data, o.data);
   return Status();
 }
 

@@ -125,6 +125,23 @@ TEST(CudaKernels, ReductionsMatchCpu) {
   }
 }
 
+TEST(CudaKernels, LayoutMatchesCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor x = randomTensor<float>({4, 6, 5}, -1, 1, 16);
+  expectTwins("identity", {&x}, {{4, 6, 5}}, AttrMap(), 0);
+  expectTwins("reshape", {&x}, {{24, 5}}, AttrMap(), 0);
+  AttrMap perm;
+  perm.set("perm", std::vector<int64_t>{2, 0, 1});
+  expectTwins("transpose", {&x}, {{5, 4, 6}}, perm, 0);
+  AttrMap region;
+  region.set("starts", std::vector<int64_t>{1, 0, 4});
+  region.set("steps", std::vector<int64_t>{2, 3, -2});
+  expectTwins("slice", {&x}, {{2, 2, 3}}, region, 0);
+  Tensor row = randomTensor<float>({1, 6, 1}, -1, 1, 17);
+  expectTwins("expand", {&row}, {{4, 6, 5}}, AttrMap(), 0);
+}
+
 TEST(CudaKernels, RmsNormMatchesCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

@@ -27,6 +27,7 @@ void addOptimizerKernels(CudaKernelTable &table);
 void addElementwiseKernels(CudaKernelTable &table);
 void addSoftmaxKernels(CudaKernelTable &table);
 void addReductionKernels(CudaKernelTable &table);
+void addLayoutKernels(CudaKernelTable &table);
 
 } // namespace cuda
 } // namespace longctx

@@ -15,6 +15,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addElementwiseKernels(t);
     cuda::addSoftmaxKernels(t);
     cuda::addReductionKernels(t);
+    cuda::addLayoutKernels(t);
     return t;
   }();
   return t;

@@ -1,0 +1,155 @@
+//===- Layout.cu - Data movement on CUDA: copies, transpose, slice, fill --===//
+//
+// The CPU twins' checks (runtime/cpu/LayoutResolve.h) and one strided-copy
+// kernel: each output element reads the input at base + sum(i_d * stride_d),
+// which covers transpose (permuted strides), slice (stepped strides) and
+// expand (zero strides). Copies between equal layouts (identity, reshape)
+// are stream-ordered memcpys, skipped in place.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#include "runtime/cuda/kernels/CudaKernelUtil.cuh"
+#include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/LayoutResolve.h"
+
+namespace longctx {
+namespace cuda {
+namespace {
+
+using cpu::checkArity;
+using cpu::checkDType;
+using cpu::checkShape;
+using cpu::opError;
+
+constexpr int kMaxRank = 8;
+
+struct StridedView {
+  int rank;
+  int64_t shape[kMaxRank];
+  int64_t stride[kMaxRank];
+  int64_t base;
+};
+
+/// Elements are moved as unsigned integers of their size.
+template <typename U>
+__global__ void stridedCopyKernel(const U *in, U *out, int64_t n, StridedView v) {
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) {
+    int64_t rest = i, offset = v.base;
+    for (int d = v.rank - 1; d >= 0; --d) {
+      offset += (rest % v.shape[d]) * v.stride[d];
+      rest /= v.shape[d];
+    }
+    out[i] = in[offset];
+  }
+}
+
+Status stridedCopy(const char *op, const TensorRef &x, const TensorRef &o,
+                   const std::vector<int64_t> &strides, int64_t base, cudaStream_t stream) {
+  if (o.rank() > kMaxRank)
+    return opError(op, "rank " + std::to_string(o.rank()) + " is over the CUDA kernels' 8");
+  StridedView v{int(o.rank()), {}, {}, base};
+  for (int d = 0; d < v.rank; ++d) {
+    v.shape[d] = o.shape[size_t(d)];
+    v.stride[d] = strides[size_t(d)];
+  }
+  const int64_t n = o.numElements();
+  if (n == 0)
+    return Status();
+  switch (dtypeSize(x.dtype)) {
+  case 1:
+    stridedCopyKernel<uint8_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint8_t>(),
+                                                                     o.as<uint8_t>(), n, v);
+    break;
+  case 2:
+    stridedCopyKernel<uint16_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint16_t>(),
+                                                                      o.as<uint16_t>(), n, v);
+    break;
+  case 4:
+    stridedCopyKernel<uint32_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint32_t>(),
+                                                                      o.as<uint32_t>(), n, v);
+    break;
+  default:
+    stridedCopyKernel<uint64_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint64_t>(),
+                                                                      o.as<uint64_t>(), n, v);
+  }
+  return launchStatus(op);
+}
+
+Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs) {
+  if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
+    return s;
+  return checkDType(op, "output", outputs[0].dtype, inputs[0].dtype);
+}
+
+/// identity and reshape: the same bytes.
+template <bool SameShape>
+Status copy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+            const AttrMap &, cudaStream_t stream) {
+  const char *op = SameShape ? "identity" : "reshape";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &x = inputs[0], &o = outputs[0];
+  if (SameShape) {
+    if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+      return s;
+  } else if (x.numElements() != o.numElements()) {
+    return opError(op, "cannot reshape " + shapeToString(x.shape) + " to " +
+                           shapeToString(o.shape));
+  }
+  if (x.numElements() == 0 || o.data == x.data)
+    return Status();
+  if (cudaMemcpyAsync(o.data, x.data, x.bytes(), cudaMemcpyDeviceToDevice, stream) !=
+      cudaSuccess)
+    return launchStatus(op);
+  return Status();
+}
+
+Status transpose(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                 const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "transpose";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  std::vector<int64_t> strides;
+  if (Status s = cpu::resolveTranspose(op, inputs[0], outputs[0], attrs, strides); !s)
+    return s;
+  return stridedCopy(op, inputs[0], outputs[0], strides, 0, stream);
+}
+
+Status slice(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+             const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "slice";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  cpu::SliceRegion region;
+  if (Status s = cpu::resolveSlice(op, attrs, inputs[0].shape, outputs[0].shape, "output",
+                                   region);
+      !s)
+    return s;
+  return stridedCopy(op, inputs[0], outputs[0], region.strides, region.base, stream);
+}
+
+Status expand(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+              const AttrMap &, cudaStream_t stream) {
+  const char *op = "expand";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  if (!cpu::broadcastsTo(inputs[0].shape, outputs[0].shape))
+    return opError(op, "cannot broadcast " + shapeToString(inputs[0].shape) + " to " +
+                           shapeToString(outputs[0].shape));
+  return stridedCopy(op, inputs[0], outputs[0],
+                     cpu::broadcastStrides(inputs[0].shape, outputs[0].shape), 0, stream);
+}
+
+} // namespace
+
+void addLayoutKernels(CudaKernelTable &table) {
+  table.push_back({"identity", copy<true>});
+  table.push_back({"reshape", copy<false>});
+  table.push_back({"transpose", transpose});
+  table.push_back({"slice", slice});
+  table.push_back({"expand", expand});
+}
+
+} // namespace cuda
+} // namespace longctx
