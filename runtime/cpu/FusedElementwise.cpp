@@ -24,6 +24,7 @@ constexpr int64_t kTileElements = 4096;
 
 struct Instruction {
   std::string op;
+  KernelFn kernel = nullptr; // looked up once, not per tile
   std::vector<size_t> operands;
 };
 
@@ -37,7 +38,8 @@ Status parseProgram(const char *op, const std::string &program, size_t numInputs
     Instruction ins;
     if (!(words >> ins.op))
       continue;
-    if (!lookupCpuKernel(ins.op) || !cpuKernelAllowsInPlace(ins.op))
+    ins.kernel = lookupCpuKernel(ins.op);
+    if (!ins.kernel || !cpuKernelAllowsInPlace(ins.op))
       return opError(op, "program step '" + ins.op + "' is not an elementwise kernel");
     for (std::string word; words >> word;) {
       char *end = nullptr;
@@ -81,12 +83,13 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
   const int64_t tiles = (n + kTileElements - 1) / kTileElements;
   const size_t element = dtypeSize(out.dtype);
   Status failure;
+  const AttrMap noAttrs;
 #pragma omp parallel if (n >= kParallelGrain && tiles > 1)
   {
     // One tile buffer per instruction but the last, which writes the output.
     std::vector<std::vector<uint8_t>> scratch(program.size() - 1,
                                               std::vector<uint8_t>(kTileElements * element));
-    std::vector<TensorRef> values(inputs.size() + program.size());
+    std::vector<TensorRef> values(inputs.size() + program.size()), operands;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t first = t * kTileElements, len = std::min(kTileElements, n - first);
@@ -100,10 +103,10 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
                            ? static_cast<uint8_t *>(out.data) + first * element
                            : scratch[k].data();
         TensorRef result{out.dtype, {len}, target};
-        std::vector<TensorRef> operands;
+        operands.clear();
         for (size_t index : program[k].operands)
           operands.push_back(values[index]);
-        if (Status s = runCpuKernel(program[k].op, operands, {result}, AttrMap()); !s) {
+        if (Status s = program[k].kernel(operands, {result}, noAttrs); !s) {
 #pragma omp critical(fused_elementwise_failure)
           if (failure)
             failure = opError(op, s.message());

@@ -346,39 +346,25 @@ template <typename T> struct ScanGrad {
           double *cr = sc.carry.data() + ch * n;
           double *pARow = pA + (e0 + ch) * n;
           double sumGB = 0, sumAGa = 0, out = 0;
-          if (far) {
-            const double *farRow = far + ch * n;
-            double *reach = sc.reach.data() + ch * n;
-            for (int64_t i = 0; i < n; ++i) {
-              const double local = dyv * double(cRow[i]) + cr[i];
-              const double g = local + reach[i] * farRow[i];
-              const double ga = g * dec[i] * hPrev[i];
-              pCRow[i] += dyv * hNow[i];
-              pBRow[i] += g * d * uv;
-              sumGB += g * double(bRow[i]);
-              sumAGa += double(aRow[i]) * ga;
-              pARow[i] += d * ga;
-              out += hNow[i] * double(cRow[i]);
-              cr[i] = dec[i] * local;
-              reach[i] *= dec[i];
-            }
-          } else {
-            double *reach = truncate ? sc.reach.data() + ch * n : nullptr;
+          // Truncated: the block's own scan (local) plus the window entry
+          // this step reaches (farRow, scaled by the decay to the block's
+          // end); the carry holds only the block's own part.
+          const double *farRow = far ? far + ch * n : nullptr;
+          double *reach = truncate ? sc.reach.data() + ch * n : nullptr;
 #pragma omp simd reduction(+ : sumGB, sumAGa, out)
-            for (int64_t i = 0; i < n; ++i) {
-              const double g = dyv * double(cRow[i]) + cr[i];
-              const double ga = g * dec[i] * hPrev[i];
-              pCRow[i] += dyv * hNow[i];
-              pBRow[i] += g * d * uv;
-              sumGB += g * double(bRow[i]);
-              sumAGa += double(aRow[i]) * ga;
-              pARow[i] += d * ga;
-              out += hNow[i] * double(cRow[i]);
-              cr[i] = dec[i] * g;
-            }
+          for (int64_t i = 0; i < n; ++i) {
+            const double local = dyv * double(cRow[i]) + cr[i];
+            const double g = farRow ? local + reach[i] * farRow[i] : local;
+            const double ga = g * dec[i] * hPrev[i];
+            pCRow[i] += dyv * hNow[i];
+            pBRow[i] += g * d * uv;
+            sumGB += g * double(bRow[i]);
+            sumAGa += double(aRow[i]) * ga;
+            pARow[i] += d * ga;
+            out += hNow[i] * double(cRow[i]);
+            cr[i] = dec[i] * local;
             if (reach)
-              for (int64_t i = 0; i < n; ++i)
-                reach[i] *= dec[i];
+              reach[i] *= dec[i];
           }
           du[idx] = T(d * sumGB);
           ddelta[idx] = T(sumAGa + uv * sumGB);
