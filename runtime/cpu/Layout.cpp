@@ -1,7 +1,7 @@
 //===- Layout.cpp - Data movement kernels: transpose, slice, gather, ... --===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
-#include "runtime/cpu/LayoutResolve.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cpu {

@@ -1,9 +1,26 @@
 //===- Normalization.cpp - layer_norm, rms_norm and their gradients -------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cpu {
+Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale, const TensorRef &o,
+                    int64_t &rows, int64_t &n) {
+  if (Status s = checkDType(op, "scale", scale.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
+    return s;
+  if (x.rank() < 1 || scale.rank() != 1 || scale.shape[0] != x.shape.back())
+    return opError(op, "scale " + shapeToString(scale.shape) +
+                           " must be 1-D with the last dim of x " + shapeToString(x.shape));
+  n = x.shape.back();
+  rows = n ? x.numElements() / n : 0;
+  return Status();
+}
+
 namespace {
 
 /// x viewed as [rows, n]: every row is normalised over its n elements (the
@@ -176,22 +193,6 @@ Status layerNormGradKernel(const std::vector<TensorRef> &inputs,
 
 /// rms_norm(x, scale) {epsilon}: y = x / sqrt(mean(x^2) + eps) * scale over
 /// the last dim (scale 1-D).
-Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale, const TensorRef &o,
-                    int64_t &rows, int64_t &n) {
-  if (Status s = checkDType(op, "scale", scale.dtype, x.dtype); !s)
-    return s;
-  if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "output", o.shape, x.shape); !s)
-    return s;
-  if (x.rank() < 1 || scale.rank() != 1 || scale.shape[0] != x.shape.back())
-    return opError(op, "scale " + shapeToString(scale.shape) +
-                           " must be 1-D with the last dim of x " + shapeToString(x.shape));
-  n = x.shape.back();
-  rows = n ? x.numElements() / n : 0;
-  return Status();
-}
-
 template <typename T> double rowInvRms(const T *x, int64_t n, double epsilon) {
   double sq = 0;
 #pragma omp simd reduction(+ : sq)

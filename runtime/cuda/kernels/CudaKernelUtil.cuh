@@ -9,6 +9,7 @@
 
 #include "runtime/DType.h"
 #include "runtime/Status.h"
+#include "runtime/cpu/KernelUtil.h"
 
 #include <cuda_runtime.h>
 
@@ -17,6 +18,12 @@
 
 namespace longctx {
 namespace cuda {
+
+// The CPU kernels' argument checks, so both backends say the same.
+using cpu::checkArity;
+using cpu::checkDType;
+using cpu::checkShape;
+using cpu::opError;
 
 constexpr int kThreads = 256;
 
@@ -71,6 +78,22 @@ inline Status launchStatus(const char *op) {
   if (err == cudaSuccess)
     return Status();
   return Status::error(std::string(op) + ": CUDA launch failed: " + cudaGetErrorString(err));
+}
+
+/// Runs fn(float{}) or fn(double{}) (which launches the kernels for that
+/// type) and returns the launch's status; other dtypes have no CUDA kernel.
+template <typename Fn> Status dispatchFloat(const char *op, DType dtype, Fn &&fn) {
+  switch (dtype) {
+  case DType::F32:
+    fn(float{});
+    break;
+  case DType::F64:
+    fn(double{});
+    break;
+  default:
+    return opError(op, std::string("no CUDA kernel for ") + dtypeName(dtype));
+  }
+  return launchStatus(op);
 }
 
 } // namespace cuda

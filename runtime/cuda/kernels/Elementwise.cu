@@ -8,17 +8,12 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkArity;
 using cpu::checkBroadcast;
-using cpu::checkDType;
-using cpu::checkShape;
-using cpu::opError;
 
 constexpr int kMaxRank = 8;
 
@@ -96,12 +91,10 @@ Status unary(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> 
   const int64_t n = x.numElements();
   if (n == 0)
     return Status();
-  if (x.dtype == DType::F32)
-    unaryKernel<Op, float><<<gridFor(n), kThreads, 0, stream>>>(x.as<float>(), y.as<float>(), n);
-  else
-    unaryKernel<Op, double>
-        <<<gridFor(n), kThreads, 0, stream>>>(x.as<double>(), y.as<double>(), n);
-  return launchStatus(op);
+  return dispatchFloat(op, x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    unaryKernel<Op, T><<<gridFor(n), kThreads, 0, stream>>>(x.as<T>(), y.as<T>(), n);
+  });
 }
 
 template <typename Op>
@@ -132,13 +125,11 @@ Status binary(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
   const int64_t n = y.numElements();
   if (n == 0)
     return Status();
-  if (a.dtype == DType::F32)
-    binaryKernel<Op, float><<<gridFor(n), kThreads, 0, stream>>>(a.as<float>(), b.as<float>(),
-                                                                 y.as<float>(), n, s);
-  else
-    binaryKernel<Op, double><<<gridFor(n), kThreads, 0, stream>>>(
-        a.as<double>(), b.as<double>(), y.as<double>(), n, s);
-  return launchStatus(op);
+  return dispatchFloat(op, a.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    binaryKernel<Op, T><<<gridFor(n), kThreads, 0, stream>>>(a.as<T>(), b.as<T>(), y.as<T>(), n,
+                                                             s);
+  });
 }
 
 #define LONGCTX_UNARY_ENTRY(str, Op)                                                             \

@@ -1,6 +1,6 @@
 //===- Layout.cu - Data movement on CUDA: copies, transpose, slice, fill --===//
 //
-// The CPU twins' checks (runtime/cpu/LayoutResolve.h) and one strided-copy
+// The CPU twins' checks (runtime/cpu/OperandChecks.h) and one strided-copy
 // kernel: each output element reads the input at base + sum(i_d * stride_d),
 // which covers transpose (permuted strides), slice (stepped strides) and
 // expand (zero strides). Copies between equal layouts (identity, reshape)
@@ -9,17 +9,12 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
-#include "runtime/cpu/LayoutResolve.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkArity;
-using cpu::checkDType;
-using cpu::checkShape;
-using cpu::opError;
 
 constexpr int kMaxRank = 8;
 

@@ -7,16 +7,12 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkArity;
-using cpu::checkDType;
-using cpu::checkShape;
-using cpu::opError;
 
 template <typename T>
 __device__ double rowInvRms(const T *x, int64_t n, double epsilon) {
@@ -61,22 +57,12 @@ template <typename T> __global__ void castFromDouble(const double *in, T *out, i
     out[i] = T(in[i]);
 }
 
+/// The CPU twin's checks, for the dtypes these kernels cover.
 Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale,
                     const TensorRef &out, int64_t &rows, int64_t &n) {
   if (x.dtype != DType::F32 && x.dtype != DType::F64)
     return opError(op, std::string("no CUDA kernel for ") + dtypeName(x.dtype));
-  if (Status s = checkDType(op, "scale", scale.dtype, x.dtype); !s)
-    return s;
-  if (Status s = checkDType(op, "output", out.dtype, x.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "output", out.shape, x.shape); !s)
-    return s;
-  if (x.rank() < 1 || scale.rank() != 1 || scale.shape[0] != x.shape.back())
-    return opError(op, "scale " + shapeToString(scale.shape) +
-                           " must be 1-D with the last dim of x " + shapeToString(x.shape));
-  n = x.shape.back();
-  rows = n ? x.numElements() / n : 0;
-  return Status();
+  return cpu::checkRmsNorm(op, x, scale, out, rows, n);
 }
 
 Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
@@ -90,13 +76,11 @@ Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef
   if (rows == 0)
     return Status();
   const double epsilon = attrs.getFloat("epsilon", 1e-5);
-  if (inputs[0].dtype == DType::F32)
-    rmsNormRows<float><<<unsigned(rows), kThreads, 0, stream>>>(
-        inputs[0].as<float>(), inputs[1].as<float>(), outputs[0].as<float>(), n, epsilon);
-  else
-    rmsNormRows<double><<<unsigned(rows), kThreads, 0, stream>>>(
-        inputs[0].as<double>(), inputs[1].as<double>(), outputs[0].as<double>(), n, epsilon);
-  return launchStatus(op);
+  return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    rmsNormRows<T><<<unsigned(rows), kThreads, 0, stream>>>(inputs[0].as<T>(), inputs[1].as<T>(),
+                                                            outputs[0].as<T>(), n, epsilon);
+  });
 }
 
 Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
@@ -121,21 +105,13 @@ Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<Tenso
       cudaSuccess)
     return opError(op, "cannot allocate " + std::to_string(n) + " doubles of scratch");
   cudaMemsetAsync(sums, 0, size_t(n) * sizeof(double), stream);
-  if (rows > 0) {
-    if (x.dtype == DType::F32)
-      rmsNormGradRows<float><<<unsigned(rows), kThreads, 0, stream>>>(
-          dy.as<float>(), x.as<float>(), scale.as<float>(), outputs[0].as<float>(), sums, n,
-          epsilon);
-    else
-      rmsNormGradRows<double><<<unsigned(rows), kThreads, 0, stream>>>(
-          dy.as<double>(), x.as<double>(), scale.as<double>(), outputs[0].as<double>(), sums, n,
-          epsilon);
-  }
-  if (x.dtype == DType::F32)
-    castFromDouble<float><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<float>(), n);
-  else
-    castFromDouble<double><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<double>(), n);
-  Status s = launchStatus(op);
+  Status s = dispatchFloat(op, x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (rows > 0)
+      rmsNormGradRows<T><<<unsigned(rows), kThreads, 0, stream>>>(
+          dy.as<T>(), x.as<T>(), scale.as<T>(), outputs[0].as<T>(), sums, n, epsilon);
+    castFromDouble<T><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<T>(), n);
+  });
   cudaFreeAsync(sums, stream);
   return s;
 }

@@ -7,16 +7,11 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkArity;
-using cpu::checkDType;
-using cpu::checkShape;
-using cpu::opError;
 
 /// A rank-0 operand's pointer and dtype, as kernels take them.
 struct Scalar {
@@ -124,17 +119,12 @@ Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<Tenso
   const int64_t n = inputs[0].numElements();
   if (n == 0)
     return Status();
-  if (inputs[0].dtype == DType::F32)
-    adamwKernel<float><<<gridFor(n), kThreads, 0, stream>>>(
-        inputs[0].as<float>(), inputs[1].as<float>(), inputs[2].as<float>(),
-        inputs[3].as<float>(), outputs[0].as<float>(), outputs[1].as<float>(),
-        outputs[2].as<float>(), n, s[0], s[1], s[2], c);
-  else
-    adamwKernel<double><<<gridFor(n), kThreads, 0, stream>>>(
-        inputs[0].as<double>(), inputs[1].as<double>(), inputs[2].as<double>(),
-        inputs[3].as<double>(), outputs[0].as<double>(), outputs[1].as<double>(),
-        outputs[2].as<double>(), n, s[0], s[1], s[2], c);
-  return launchStatus(op);
+  return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    adamwKernel<T><<<gridFor(n), kThreads, 0, stream>>>(
+        inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(), inputs[3].as<T>(),
+        outputs[0].as<T>(), outputs[1].as<T>(), outputs[2].as<T>(), n, s[0], s[1], s[2], c);
+  });
 }
 
 Status sgdUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
@@ -152,15 +142,12 @@ Status sgdUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorR
   const int64_t n = inputs[0].numElements();
   if (n == 0)
     return Status();
-  if (inputs[0].dtype == DType::F32)
-    sgdKernel<float><<<gridFor(n), kThreads, 0, stream>>>(
-        inputs[0].as<float>(), inputs[1].as<float>(), inputs[2].as<float>(),
-        outputs[0].as<float>(), outputs[1].as<float>(), n, s[0], s[1], c);
-  else
-    sgdKernel<double><<<gridFor(n), kThreads, 0, stream>>>(
-        inputs[0].as<double>(), inputs[1].as<double>(), inputs[2].as<double>(),
-        outputs[0].as<double>(), outputs[1].as<double>(), n, s[0], s[1], c);
-  return launchStatus(op);
+  return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    sgdKernel<T><<<gridFor(n), kThreads, 0, stream>>>(inputs[0].as<T>(), inputs[1].as<T>(),
+                                                      inputs[2].as<T>(), outputs[0].as<T>(),
+                                                      outputs[1].as<T>(), n, s[0], s[1], c);
+  });
 }
 
 } // namespace

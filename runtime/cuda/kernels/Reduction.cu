@@ -7,15 +7,11 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkArity;
-using cpu::checkDType;
-using cpu::opError;
 
 constexpr int kMaxRank = 8;
 
@@ -124,13 +120,10 @@ Status reduce(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
     return Status();
   if (numOut > int64_t(0x7fffffff))
     return opError(op, "too many outputs for one launch");
-  if (x.dtype == DType::F32)
-    reduceOutputs<Kind, float><<<unsigned(numOut), kThreads, 0, stream>>>(x.as<float>(),
-                                                                           o.as<float>(), r);
-  else
-    reduceOutputs<Kind, double><<<unsigned(numOut), kThreads, 0, stream>>>(x.as<double>(),
-                                                                            o.as<double>(), r);
-  return launchStatus(op);
+  return dispatchFloat(op, x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    reduceOutputs<Kind, T><<<unsigned(numOut), kThreads, 0, stream>>>(x.as<T>(), o.as<T>(), r);
+  });
 }
 
 } // namespace

@@ -7,15 +7,12 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
-#include "runtime/cpu/KernelUtil.h"
 
 namespace longctx {
 namespace cuda {
 namespace {
 
 using cpu::AxisView;
-using cpu::checkArity;
-using cpu::opError;
 using cpu::viewAroundAxis;
 
 /// The block-wide maximum (every thread gets it).
@@ -79,13 +76,11 @@ Status softmax(const std::vector<TensorRef> &inputs, const std::vector<TensorRef
     return Status();
   if (lines > int64_t(0x7fffffff))
     return opError(op, "too many lines for one launch");
-  if (x.dtype == DType::F32)
-    softmaxLines<Log, float><<<unsigned(lines), kThreads, 0, stream>>>(
-        x.as<float>(), y.as<float>(), view.n, view.inner);
-  else
-    softmaxLines<Log, double><<<unsigned(lines), kThreads, 0, stream>>>(
-        x.as<double>(), y.as<double>(), view.n, view.inner);
-  return launchStatus(op);
+  return dispatchFloat(op, x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    softmaxLines<Log, T><<<unsigned(lines), kThreads, 0, stream>>>(x.as<T>(), y.as<T>(), view.n,
+                                                                   view.inner);
+  });
 }
 
 } // namespace

@@ -1,8 +1,7 @@
-//===- LayoutResolve.h - Data-movement ops' operand checks (private) ------===//
+//===- OperandChecks.h - Operand checks the CPU and CUDA kernels share ---===//
 //
-// What transpose and slice read, resolved from their attributes once, for
-// the CPU kernels and their CUDA twins alike (the same checks, the same
-// messages).
+// What an op's operands and attributes must be, checked once for the CPU
+// kernels and their CUDA twins alike (the same checks, the same messages).
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -33,6 +32,11 @@ struct SliceRegion {
 /// `big` with shape `small` and resolves them to element offsets.
 Status resolveSlice(const char *op, const AttrMap &attrs, const Shape &big, const Shape &small,
                     const char *smallName, SliceRegion &region);
+
+/// rms_norm(x, scale) and its gradient: scale 1-D over x's last dim, the
+/// output (or dx) like x; gives the rows and their length.
+Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale,
+                    const TensorRef &out, int64_t &rows, int64_t &n);
 
 } // namespace cpu
 } // namespace longctx
