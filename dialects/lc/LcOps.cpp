@@ -567,6 +567,39 @@ LogicalResult SelectiveScanStateGradOp::inferReturnTypes(MLIRContext *, std::opt
   return success();
 }
 
+LogicalResult SelectiveScanCarryOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                                     Adaptor adaptor,
+                                                     SmallVectorImpl<Type> &results) {
+  auto dy = cast<RankedTensorType>(adaptor.getDy().getType());
+  auto a = cast<RankedTensorType>(adaptor.getA().getType());
+  auto c = cast<RankedTensorType>(adaptor.getC().getType());
+  if (dy.getRank() != 3 || a.getRank() != 2 || c.getRank() != 3 ||
+      adaptor.getDelta().getType() != dy || a.getDimSize(0) != dy.getDimSize(2) ||
+      c.getShape() != ArrayRef<int64_t>{dy.getDimSize(0), dy.getDimSize(1), a.getDimSize(1)})
+    return emitInferError(loc, "selective_scan_carry expects dy and delta [B,S,E], A [E,N] and "
+                               "C [B,S,N]");
+  auto state = RankedTensorType::get({dy.getDimSize(0), dy.getDimSize(2), a.getDimSize(1)},
+                                     dy.getElementType());
+  results.assign({state, state});
+  return success();
+}
+
+LogicalResult SelectiveScanCarryCombineOp::inferReturnTypes(MLIRContext *,
+                                                            std::optional<Location> loc,
+                                                            Adaptor adaptor,
+                                                            SmallVectorImpl<Type> &results) {
+  auto carries = cast<RankedTensorType>(adaptor.getCarries().getType());
+  auto dfinal = cast<RankedTensorType>(adaptor.getDfinal().getType());
+  if (adaptor.getDecays().getType() != carries || carries.getRank() != 3 ||
+      dfinal.getRank() != 3 || dfinal.getDimSize(0) == 0 ||
+      carries.getDimSize(0) % dfinal.getDimSize(0) != 0 ||
+      carries.getShape().drop_front() != dfinal.getShape().drop_front())
+    return emitInferError(loc, "selective_scan_carry_combine expects carries and decays "
+                               "[K*B,E,N] and dfinal [B,E,N]");
+  results.assign({carries, dfinal});
+  return success();
+}
+
 LogicalResult SelectiveScanGradOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
                                                     Adaptor adaptor,
                                                     SmallVectorImpl<Type> &results) {

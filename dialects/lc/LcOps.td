@@ -441,6 +441,42 @@ def Lc_SelectiveScanStateGradOp : Lc_BackwardOp<"selective_scan_state_grad", [In
     $dy `,` $dfinal_state `,` $u `,` $delta `,` $a `,` $b `,` $c `,` $h0 attr-dict `:` functional-type(operands, results)
   }];
 }
+def Lc_SelectiveScanCarryOp : Lc_BackwardOp<"selective_scan_carry", [InferTypeOpAdaptor]> {
+  let summary = "A time shard's part of the state adjoint passed to the shard before it";
+  let description = [{
+    The cotangent `selective_scan_state_grad` would return for the shard's
+    initial state if the final state's cotangent were zero (`carry`), and
+    the product of the shard's decays `decay = exp(A * sum_t delta_t)`
+    ([B, E, N] each). The true cotangent is `carry + decay * dfinal_state`:
+    linear in the carried value, so every shard can compute its part at
+    once and one short sequential pass (`selective_scan_carry_combine`)
+    chains them (Mamba-2's state passing, in reverse). Needs only dy, delta,
+    A and C: no forward state.
+  }];
+  let arguments = (ins Lc_FloatTensor:$dy, Lc_FloatTensor:$delta, Lc_FloatTensor:$a,
+                       Lc_FloatTensor:$c);
+  let results = (outs Lc_FloatTensor:$carry, Lc_FloatTensor:$decay);
+  let assemblyFormat = [{
+    $dy `,` $delta `,` $a `,` $c attr-dict `:` functional-type(operands, results)
+  }];
+}
+def Lc_SelectiveScanCarryCombineOp
+    : Lc_BackwardOp<"selective_scan_carry_combine", [InferTypeOpAdaptor]> {
+  let summary = "Chains the shards' carries into each shard's final-state cotangent";
+  let description = [{
+    `carries` and `decays` ([K * B, E, N], shard k at rows [k B, (k+1) B))
+    are the shards' `selective_scan_carry` results, `dfinal` ([B, E, N]) the
+    cotangent of the last shard's final state. Returns `dlast` (shaped as
+    `carries`: row block k is the cotangent of shard k's final state,
+    `dlast[K-1] = dfinal`, `dlast[k-1] = carries[k] + decays[k] * dlast[k]`)
+    and `dinit`, the cotangent of the first shard's initial state.
+  }];
+  let arguments = (ins Lc_FloatTensor:$carries, Lc_FloatTensor:$decays, Lc_FloatTensor:$dfinal);
+  let results = (outs Lc_FloatTensor:$dlast, Lc_FloatTensor:$dinit);
+  let assemblyFormat = [{
+    $carries `,` $decays `,` $dfinal attr-dict `:` functional-type(operands, results)
+  }];
+}
 def Lc_SelectiveScanGradOp : Lc_BackwardOp<"selective_scan_grad", [InferTypeOpAdaptor]> {
   let summary = "Adjoint of selective_scan by the reverse scan of the state adjoint";
   let description = [{

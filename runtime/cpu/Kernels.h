@@ -94,6 +94,10 @@
 //  selective_scan_state_grad(dy, dfinal[B,E,N], u, delta, A, Bm, C, h0)
 //      {chunk} -> (du, ddelta, dA, dB, dC, dh0): the reverse scan starting
 //      from the final state's cotangent
+//  selective_scan_carry(dy, delta, A, C) -> (carry, decay [B,E,N]): a
+//      shard's dh0 for a zero final cotangent, and prod exp(delta A)
+//  selective_scan_carry_combine(carries, decays [K*B,E,N], dfinal[B,E,N])
+//      -> (dlast [K*B,E,N], dinit [B,E,N]): the shards' carries chained
 //  attention_grad(do[B,H,S,Dv], q, k, v, o, lse) {scale, causal}
 //      -> (dq, dk, dv) of q's, k's, v's shapes: the gradient of sum(do * o)
 //      for o, lse from attention with the same attributes (FlashAttention-2

@@ -513,6 +513,112 @@ Status selectiveScanStateGradKernel(const std::vector<TensorRef> &inputs,
   return scanGradKernel("selective_scan_state_grad", true, inputs, outputs, attrs);
 }
 
+//===----------------------------------------------------------------------===//
+// State passing (adjoint sharding's parallel backward)
+//
+// The cotangent a shard sends to the shard before it is linear in the one
+// it receives: dh0 = carry + decay * dfinal, with carry the reverse scan of
+// the shard's own dy from a zero cotangent,
+//   acc <- exp(delta_s A) * (acc + dy_s C_s)   for s = S-1 .. 0,
+// and decay = prod_s exp(delta_s A) = exp(A * sum_s delta_s). Shards compute
+// (carry, decay) independently; the combine chains them in K steps.
+//===----------------------------------------------------------------------===//
+
+/// selective_scan_carry (dy, delta, A, C) -> (carry, decay), [B, E, N] each.
+Status scanCarryKernel(const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "selective_scan_carry";
+  if (Status s = checkArity(op, inputs, 4, 4, outputs, 2); !s)
+    return s;
+  const TensorRef &dy = inputs[0], &delta = inputs[1], &a = inputs[2], &c = inputs[3];
+  if (dy.rank() != 3 || a.rank() != 2)
+    return opError(op, "dy must be [B,S,E] and A [E,N], got " + shapeToString(dy.shape) +
+                           " and " + shapeToString(a.shape));
+  const int64_t batch = dy.shape[0], seq = dy.shape[1], e = dy.shape[2], n = a.shape[1];
+  const std::pair<const char *, const TensorRef *> operands[] = {
+      {"delta", &delta}, {"A", &a}, {"C", &c}, {"carry", &outputs[0]}, {"decay", &outputs[1]}};
+  const Shape shapes[] = {dy.shape, {e, n}, {batch, seq, n}, {batch, e, n}, {batch, e, n}};
+  for (size_t i = 0; i < 5; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dy.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  return dispatchFloat(op, dy.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T *dyp = dy.as<T>(), *dp = delta.as<T>(), *ap = a.as<T>(), *cp = c.as<T>();
+    T *carry = outputs[0].as<T>(), *decay = outputs[1].as<T>();
+    const int64_t channels = batch * e;
+    const bool parallel = batch * seq * e * n >= kParallelGrain && channels > 1;
+#pragma omp parallel if (parallel)
+    {
+      std::vector<double> acc(static_cast<size_t>(n));
+#pragma omp for schedule(static)
+      for (int64_t ch = 0; ch < channels; ++ch) {
+        const int64_t b = ch / e, ech = ch % e;
+        const T *aRow = ap + ech * n;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        double deltaSum = 0;
+        for (int64_t s = seq - 1; s >= 0; --s) {
+          const int64_t step = b * seq + s;
+          const double d = double(dp[step * e + ech]), g = double(dyp[step * e + ech]);
+          const T *cRow = cp + step * n;
+          deltaSum += d;
+          for (int64_t i = 0; i < n; ++i)
+            acc[size_t(i)] = std::exp(d * double(aRow[i])) * (acc[size_t(i)] + g * double(cRow[i]));
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          carry[ch * n + i] = T(acc[size_t(i)]);
+          decay[ch * n + i] = T(std::exp(deltaSum * double(aRow[i])));
+        }
+      }
+    }
+    return Status();
+  });
+}
+
+/// selective_scan_carry_combine (carries, decays [K*B,E,N], dfinal [B,E,N])
+/// -> (dlast [K*B,E,N], dinit [B,E,N]).
+Status scanCarryCombineKernel(const std::vector<TensorRef> &inputs,
+                              const std::vector<TensorRef> &outputs, const AttrMap &) {
+  const char *op = "selective_scan_carry_combine";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+    return s;
+  const TensorRef &carries = inputs[0], &decays = inputs[1], &dfinal = inputs[2];
+  if (dfinal.rank() != 3 || carries.rank() != 3 || dfinal.shape[0] == 0 ||
+      carries.shape[0] % dfinal.shape[0] != 0)
+    return opError(op, "expects carries [K*B,E,N] and dfinal [B,E,N], got " +
+                           shapeToString(carries.shape) + " and " + shapeToString(dfinal.shape));
+  const Shape stacked{carries.shape[0], dfinal.shape[1], dfinal.shape[2]};
+  const std::pair<const char *, const TensorRef *> operands[] = {{"carries", &carries},
+                                                                  {"decays", &decays},
+                                                                  {"dlast", &outputs[0]},
+                                                                  {"dinit", &outputs[1]}};
+  const Shape shapes[] = {stacked, stacked, stacked, dfinal.shape};
+  for (size_t i = 0; i < 4; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dfinal.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  return dispatchFloat(op, dfinal.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const int64_t shards = carries.shape[0] / dfinal.shape[0], size = dfinal.numElements();
+    const T *cp = carries.as<T>(), *dp = decays.as<T>(), *fp = dfinal.as<T>();
+    T *last = outputs[0].as<T>(), *init = outputs[1].as<T>();
+#pragma omp parallel for schedule(static) if (shards * size >= kParallelGrain)
+    for (int64_t j = 0; j < size; ++j) {
+      double g = double(fp[j]);
+      for (int64_t k = shards - 1; k >= 0; --k) {
+        last[k * size + j] = T(g);
+        g = double(cp[k * size + j]) + double(dp[k * size + j]) * g;
+      }
+      init[j] = T(g);
+    }
+    return Status();
+  });
+}
+
 } // namespace
 
 void addSelectiveScanKernels(KernelTable &table) {
@@ -522,6 +628,8 @@ void addSelectiveScanKernels(KernelTable &table) {
                    {"selective_scan_grad", selectiveScanGradKernel},
                    {"selective_scan_state", selectiveScanStateKernel},
                    {"selective_scan_state_grad", selectiveScanStateGradKernel},
+                   {"selective_scan_carry", scanCarryKernel},
+                   {"selective_scan_carry_combine", scanCarryCombineKernel},
                });
 }
 

@@ -4,7 +4,9 @@
 // of the truncated state adjoint, g_i = sum over t in [i, i+T-1] of
 // dy_t C_t prod_{s=i+1}^{t} exp(delta_s A); time shards chained by their
 // adjoint windows against the whole sequence; T >= S against the exact
-// backward; and the recomputed output y against the forward scan.
+// backward; the recomputed output y against the forward scan; and state
+// passing (each shard's carry and decay, chained by the combine) against
+// shards chained one after the other.
 //
 //===----------------------------------------------------------------------===//
 #include "KernelTestUtil.h"
@@ -201,6 +203,52 @@ TEST(TruncatedScan, ShardsChainedByTheirWindowsEqualTheWholeSequence) {
   }
   for (int64_t k = 0; k < kE * kN; ++k)
     EXPECT_NEAR(da[size_t(k)], want[2][size_t(k)], 1e-10) << k;
+}
+
+TEST(StatePassing, CarriesCombinedEqualShardsChainedInOrder) {
+  Scan s;
+  const int64_t cuts[] = {0, 4, 6, kSeq}; // shards of 4, 2 and 5 steps
+  Tensor dfinal = randomTensor<double>({kBatch, kE, kN}, -1, 1, 17);
+  // Sequentially: each shard's dh0 is the previous shard's final cotangent.
+  std::vector<Tensor> wantLast(3);
+  Tensor carry = dfinal;
+  for (int i = 2; i >= 0; --i) {
+    wantLast[size_t(i)] = carry;
+    std::vector<Tensor> g =
+        shardGrads(s, cuts[i], cuts[i + 1] - cuts[i], carry, zeros({kBatch, kE, kN}), AttrMap());
+    carry = std::move(g[5]);
+  }
+  // In parallel: per shard (carry, decay), then the combine.
+  Tensor carries(DType::F64, {3 * kBatch, kE, kN}), decays(DType::F64, {3 * kBatch, kE, kN});
+  const int64_t block = kBatch * kE * kN;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t from = cuts[i], count = cuts[i + 1] - cuts[i];
+    Tensor dy = rows(s.dy, from, count), d = rows(s.delta, from, count),
+           c = rows(s.c, from, count);
+    Tensor part(DType::F64, {kBatch, kE, kN}), decay(DType::F64, {kBatch, kE, kN});
+    ASSERT_TRUE(runMulti("selective_scan_carry", {&dy, &d, &s.a, &c}, {&part, &decay}).ok());
+    std::copy(part.as<double>(), part.as<double>() + block, carries.as<double>() + i * block);
+    std::copy(decay.as<double>(), decay.as<double>() + block, decays.as<double>() + i * block);
+  }
+  Tensor dlast(DType::F64, {3 * kBatch, kE, kN}), dinit(DType::F64, {kBatch, kE, kN});
+  ASSERT_TRUE(
+      runMulti("selective_scan_carry_combine", {&carries, &decays, &dfinal}, {&dlast, &dinit}).ok());
+  for (int i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < block; ++k)
+      ASSERT_NEAR(dlast.as<double>()[i * block + k], wantLast[size_t(i)].as<double>()[k], 1e-12)
+          << "shard " << i << " element " << k;
+  for (int64_t k = 0; k < block; ++k)
+    ASSERT_NEAR(dinit.as<double>()[k], carry.as<double>()[k], 1e-12) << k;
+}
+
+TEST(StatePassing, CombineRejectsMismatchedShapes) {
+  Tensor carries = zeros({3 * kBatch, kE, kN}), decays = zeros({2 * kBatch, kE, kN}),
+         dfinal = zeros({kBatch, kE, kN});
+  Tensor dlast(DType::F64, {3 * kBatch, kE, kN}), dinit(DType::F64, {kBatch, kE, kN});
+  Status st =
+      runMulti("selective_scan_carry_combine", {&carries, &decays, &dfinal}, {&dlast, &dinit});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("decays"), std::string::npos) << st.message();
 }
 
 TEST(TruncatedScan, RejectsAWindowOfTheWrongShape) {
