@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/lc/LcOps.h"
+#include "passes/AdjointAttributes.h"
 #include "passes/MatchUtils.h"
 #include "passes/Passes.h"
 
@@ -27,12 +28,6 @@ using namespace mlir;
 
 namespace longctx {
 namespace {
-
-/// Marks a sharded layer's loop (its position among the layers, bottom up);
-/// the loop's gradient keeps it, so lc-adjoint-paper finds the backwards.
-constexpr llvm::StringLiteral kAdjointLayerAttr = "lc.adjoint_layer";
-/// Marks the loops whose backward lc-adjoint-paper rewires (mode=paper).
-constexpr llvm::StringLiteral kAdjointPaperAttr = "lc.adjoint_paper";
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
@@ -182,6 +177,7 @@ struct ShardingOptions {
   int64_t shards;
   int64_t truncate; // 0: exact
   bool paper;
+  int64_t parallel; // backward shards at once
 };
 
 /// Replaces the layer by a mini_sequence over time shards of x (tokens
@@ -220,6 +216,8 @@ LogicalResult shardLayer(SsmLayer &layer, const ShardingOptions &options, int64_
   loop->setAttr(kAdjointLayerAttr, b.getI64IntegerAttr(index));
   if (options.paper)
     loop->setAttr(kAdjointPaperAttr, b.getUnitAttr());
+  if (options.parallel > 1)
+    loop->setAttr(kAdjointParallelAttr, b.getI64IntegerAttr(options.parallel));
   Block *block = new Block();
   loop.getBody().push_back(block);
   OpBuilder inner = OpBuilder::atBlockEnd(block);
@@ -284,7 +282,19 @@ struct AdjointShardPass : impl::LcAdjointShardBase<AdjointShardPass> {
           << std::string(mode) << "'";
       return signalPassFailure();
     }
-    const ShardingOptions options{shards, truncate, mode == "paper"};
+    if (parallel < 1) {
+      getOperation().emitError("lc-adjoint-shard: parallel must be at least 1, got ")
+          << int64_t(parallel);
+      return signalPassFailure();
+    }
+    if (parallel > 1 && truncate > 0) {
+      getOperation().emitError("lc-adjoint-shard: parallel shards need the exact backward; "
+                               "truncate=")
+          << int64_t(truncate) << " carries an adjoint window, which does not pass between "
+          << "shards as a state does";
+      return signalPassFailure();
+    }
+    const ShardingOptions options{shards, truncate, mode == "paper", parallel};
     SmallVector<lc::SelectiveScanOp> scans;
     getOperation().walk([&](lc::SelectiveScanOp op) {
       if (!op->getParentOfType<lc::MiniSequenceOp>())

@@ -209,6 +209,11 @@ def LcLowerMiniSequence : Pass<"lc-lower-mini-sequence", "mlir::func::FuncOp"> {
     values are concatenated or summed. Runs after the last CSE (which would
     merge a backward chunk's recomputed forward with the forward's) and
     before lc-recompute, lc-schedule and lc-plan-memory.
+
+    A loop with `lc.parallel_workers = W` (no carried state) has its chunks
+    split into W contiguous runs, one per worker; every op of worker w's
+    chunks gets `lc.lane = [group, w]` (one group per loop), summed results
+    are summed per worker and the W partial sums added after the group.
   }];
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
@@ -239,15 +244,43 @@ def LcAdjointShard : Pass<"lc-adjoint-shard", "mlir::func::FuncOp"> {
     lc-autodiff), which drives every layer's backward by the top layer's
     output cotangent as the paper's Proposition 3 does: exact only for the
     top layer; a warning says so.
+
+    `parallel=W` (W > 1, exact without truncate): the layers' backward
+    shards run W at a time. The loops are marked for
+    lc-adjoint-state-passing (run after lc-autodiff), which splits each
+    backward into independent shards around a short sequential combine.
   }];
   let options = [
     Option<"shards", "shards", "int64_t", "4", "Time shards per sequence (K)">,
+    Option<"parallel", "parallel", "int64_t", "1",
+           "Backward shards run at once (1: one after the other)">,
     Option<"truncate", "truncate", "int64_t", "0",
            "Steps each cotangent reaches back in the scans (0: all, exact)">,
     Option<"mode", "mode", "std::string", "\"exact\"",
            "exact (gradients equal backprop) or paper (Proposition 3, marks the layers for "
            "lc-adjoint-paper)">,
   ];
+  let dependentDialects = ["::longctx::lc::LcDialect"];
+}
+
+def LcAdjointStatePassing : Pass<"lc-adjoint-state-passing", "mlir::func::FuncOp"> {
+  let summary = "Split a sharded SSM layer's reverse sweep into parallel shards (state passing)";
+  let description = [{
+    After lc-adjoint-shard{parallel=W} and lc-autodiff. A layer's backward
+    carries the state's cotangent from shard to shard, so its shards run one
+    after the other. That cotangent is linear in the one carried in: each
+    shard sends back `carry + decay * incoming`, where carry and decay depend
+    on the shard alone (`lc.selective_scan_carry`). The reverse loop becomes
+    (1) a loop of independent shards computing (carry, decay) from their
+    recomputed dy, delta and C, (2) `lc.selective_scan_carry_combine`, K
+    small steps giving each shard its incoming cotangent, and (3) the
+    original shard backward, now independent per shard. Loops (1) and (3)
+    get `lc.parallel_workers = W`: lc-lower-mini-sequence splits their
+    shards among W workers that the runtime runs concurrently, with memory
+    planned so that concurrent workers never share arena space. Gradients
+    equal the sequential sweep's up to summation order; the price is the
+    recompute of (1).
+  }];
   let dependentDialects = ["::longctx::lc::LcDialect"];
 }
 

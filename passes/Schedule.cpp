@@ -1,5 +1,6 @@
 //===- Schedule.cpp - lc-schedule: an op order with a low memory peak -----===//
 #include "passes/Schedule.h"
+#include "passes/ParallelGroups.h"
 #include "dialects/lc/LcOps.h"
 #include "passes/Passes.h"
 #include "passes/StepMemory.h"
@@ -256,6 +257,7 @@ uint64_t scheduleForLowPeak(func::FuncOp func) {
   Operation *terminator = func.getBody().front().getTerminator();
   for (size_t i : best)
     graph.op(i)->moveBefore(terminator);
+  gatherParallelGroups(func);
   return bestPeak;
 }
 

@@ -136,6 +136,13 @@ cl::opt<int64_t> adjointTruncate(
              "most T steps into the scans' states (default 0: all, exact; T >= the sequence "
              "length is exact)"),
     cl::value_desc("T"), cl::init(0), cl::cat(category));
+cl::opt<int64_t> adjointParallel(
+    "adjoint-parallel",
+    cl::desc("With --adjoint-shard: backward shards that run at once (default 1: one after the "
+             "other). W > 1 passes the state cotangent between shards as Mamba-2 passes states "
+             "(lc-adjoint-state-passing): the shards' backward runs on W concurrent workers, at "
+             "the price of recomputing each shard's dy once more and W shards' memory at once"),
+    cl::value_desc("W"), cl::init(1), cl::cat(category));
 cl::opt<std::string> adjointMode(
     "adjoint-mode",
     cl::desc("With --adjoint-shard: exact (default: gradients equal backprop) or paper (every "
@@ -259,6 +266,7 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
     sharding.shards = adjointShard;
     sharding.truncate = adjointTruncate;
     sharding.mode = adjointMode;
+    sharding.parallel = adjointParallel;
     pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointShard(sharding));
   }
   if (train) {
@@ -287,6 +295,8 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   }
   // After the last CSE, which would merge recomputed forward ops (of the
   // chunks' backward, of checkpointed layers) with the forward's.
+  if (sharded && train && adjointParallel > 1)
+    pm.addNestedPass<mlir::func::FuncOp>(createLcAdjointStatePassing());
   if (config.chunks > 1 || sharded) {
     pm.addNestedPass<mlir::func::FuncOp>(createLcLowerMiniSequence());
     pm.addPass(mlir::createCanonicalizerPass());
@@ -394,6 +404,13 @@ int main(int argc, char **argv) {
     if (arch.size() < 5 || arch.rfind("sm_", 0) != 0 ||
         arch.find_first_not_of("0123456789", 3) != std::string::npos)
       return fail("--cuda-arch '" + arch + "' is not an architecture like sm_80 or sm_90");
+  if (adjointParallel < 1 || adjointParallel > 1024)
+    return fail("--adjoint-parallel must be a number of concurrent shards from 1 to 1024");
+  if (adjointParallel > 1 && (adjointShard < 2 || !train))
+    return fail("--adjoint-parallel needs --train and --adjoint-shard K with K >= 2");
+  if (adjointParallel > 1 && adjointTruncate > 0)
+    return fail("--adjoint-parallel needs the exact backward: a truncated one (--adjoint-truncate) "
+                "carries an adjoint window, which does not pass between shards as a state does");
   if (adjointTruncate < 0)
     return fail("--adjoint-truncate must be a number of steps >= 1 (0: exact)");
   if (adjointTruncate > 0 && !train)
