@@ -1,5 +1,6 @@
 //===- ParallelGroups.cpp - Keep parallel groups runnable -----------------===//
 #include "passes/ParallelGroups.h"
+#include "dialects/lc/LcOps.h"
 #include "dialects/lc/ParallelLanes.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -51,7 +52,8 @@ void inferLanes(Block &body) {
     changed = false;
     for (auto &[group, span] : spans)
       for (Operation *op = span.first; op != span.second; op = op->getNextNode())
-        if (!lc::laneOf(op) && op->getNumResults() > 0)
+        if (!lc::laneOf(op) && op->getNumResults() > 0 &&
+            !isa<lc::AdamWUpdateOp, lc::SgdUpdateOp>(op)) // they write a parameter
           if (std::optional<Lane> lane = agreedLane(op); lane && lane->group == group) {
             lc::setLane(op, *lane);
             changed = true;

@@ -1,6 +1,8 @@
 //===- StepMemory.cpp - The memory a training step's program order needs -===//
 #include "passes/StepMemory.h"
 #include "dialects/lc/KernelAttributes.h"
+#include "dialects/lc/ParallelLanes.h"
+#include "runtime/ConcurrentLifetimes.h"
 #include "runtime/Artifact.h"
 #include "runtime/MemoryReport.h"
 #include "runtime/cpu/Kernels.h"
@@ -60,6 +62,29 @@ StepMemory planStepMemory(func::FuncOp func) {
   for (Value v : body.getTerminator()->getOperands())
     returned.insert(v);
 
+  // Parallel groups: which buffers are private to a worker (every value
+  // numbered in block order, as the buffers are made below).
+  std::vector<StepLane> lanes(static_cast<size_t>(end));
+  for (auto [op, p] : position)
+    if (std::optional<lc::Lane> lane = lc::laneOf(op))
+      lanes[size_t(p)] = {lane->group, lane->worker};
+  ConcurrentLifetimes concurrent(std::move(lanes));
+  llvm::DenseMap<Value, size_t> valueIndex;
+  auto indexOf = [&](Value v) { return valueIndex.try_emplace(v, valueIndex.size()).first->second; };
+  for (BlockArgument arg : body.getArguments())
+    concurrent.touch(indexOf(arg), -1);
+  for (Operation &op : body) {
+    auto it = position.find(&op);
+    if (it == position.end())
+      continue;
+    for (Value result : op.getResults())
+      concurrent.touch(indexOf(result), it->second);
+    for (Value operand : op.getOperands())
+      concurrent.touch(indexOf(operand), it->second);
+  }
+  for (Value v : returned)
+    concurrent.touch(indexOf(v), end);
+
   llvm::DenseMap<Value, size_t> bufferOf;
   auto lastUse = [&](Value v, int64_t defined) {
     int64_t last = defined;
@@ -68,10 +93,18 @@ StepMemory planStepMemory(func::FuncOp func) {
         last = std::max(last, it->second);
     return returned.contains(v) ? end : last;
   };
+  // The buffer of `v` defined at `first`, widened for parallel groups.
+  auto lifetime = [&](Value v, int64_t first) {
+    BufferLifetime b{tensorBytes(v.getType()), first, lastUse(v, first), -1};
+    StepLane lane = concurrent.finish(valueIndex.lookup(v), b.first, b.last);
+    b.group = lane.group;
+    b.worker = lane.worker;
+    return b;
+  };
   for (BlockArgument arg : body.getArguments()) {
     bufferOf[arg] = m.values.size();
     m.values.push_back(arg);
-    m.buffers.push_back({tensorBytes(arg.getType()), -1, end, -1});
+    m.buffers.push_back(lifetime(arg, -1));
   }
   llvm::DenseSet<Value> taken;
   llvm::StringMap<uint64_t> paramBytes;
@@ -97,7 +130,7 @@ StepMemory planStepMemory(func::FuncOp func) {
       continue;
     int64_t p = position[&op];
     for (OpResult result : op.getResults()) {
-      BufferLifetime b{tensorBytes(result.getType()), p, lastUse(result, p), -1};
+      BufferLifetime b = lifetime(result, p);
       // In place, as the builder does: output 0 of an elementwise kernel
       // takes over a same-typed transient operand that dies here.
       if (result.getResultNumber() == 0 && !returned.contains(result) &&
@@ -106,7 +139,8 @@ StepMemory planStepMemory(func::FuncOp func) {
           auto it = bufferOf.find(operand);
           if (it == bufferOf.end() || isa<BlockArgument>(operand) || returned.contains(operand) ||
               taken.contains(operand) || !sameDTypeAndSize(operand.getType(), result.getType()) ||
-              m.buffers[it->second].last != p)
+              m.buffers[it->second].last != p ||
+              !concurrent.mayShareInPlace(valueIndex.lookup(operand), valueIndex.lookup(result)))
             continue;
           b.reuses = int64_t(it->second);
           taken.insert(operand);

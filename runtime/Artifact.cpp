@@ -1,6 +1,9 @@
 //===- Artifact.cpp - Reading and writing .lcx artifacts -------------------===//
 #include "runtime/Artifact.h"
 
+#include <algorithm>
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -94,6 +97,44 @@ Result<TensorKind> parseKind(const std::string &s) {
 }
 
 /// Parses and checks the manifest against the sizes of the file's sections.
+/// A parallel group's steps must be contiguous and its workers must not
+/// exchange tensors: they run concurrently.
+Status checkParallelGroups(const Manifest &m) {
+  std::map<int64_t, size_t> lastStepOf;                    // group -> its last step so far
+  std::map<int64_t, std::pair<int64_t, int64_t>> writerOf; // tensor -> (group, worker)
+  auto where = [&](size_t i) {
+    return "step " + std::to_string(i) + " (" + m.schedule[i].op + "): ";
+  };
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    const StepDesc &step = m.schedule[i];
+    if (step.group < 0)
+      continue;
+    auto [it, first] = lastStepOf.try_emplace(step.group, i);
+    if (!first && it->second + 1 != i)
+      return Status::error(where(i) + "parallel group " + std::to_string(step.group) +
+                           " is not contiguous");
+    it->second = i;
+    for (int64_t id : step.outputs) {
+      auto [w, fresh] = writerOf.try_emplace(id, step.group, step.worker);
+      if (!fresh && w->second != std::make_pair(step.group, step.worker))
+        return Status::error(where(i) + "tensor '" + m.tensors[size_t(id)].name +
+                             "' is written by two workers");
+    }
+  }
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    const StepDesc &step = m.schedule[i];
+    if (step.group >= 0)
+      for (int64_t id : step.inputs)
+        if (auto w = writerOf.find(id); w != writerOf.end() && w->second.first == step.group &&
+                                        w->second.second != step.worker)
+          return Status::error(where(i) + "worker " + std::to_string(step.worker) +
+                               " of parallel group " + std::to_string(step.group) +
+                               " reads tensor '" + m.tensors[size_t(id)].name + "' that worker " +
+                               std::to_string(w->second.second) + " writes");
+  }
+  return Status();
+}
+
 Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object())
@@ -176,8 +217,21 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
       }
       if (Status st = attrsFromJson(s.value("attrs", json::object()), step.attrs, where); !st)
         return st;
+      if (s.contains("lane")) {
+        const json &lane = s.at("lane");
+        if (!lane.is_array() || lane.size() != 2 || !lane[0].is_number_integer() ||
+            !lane[1].is_number_integer() || lane[0].get<int64_t>() < 0 ||
+            lane[1].get<int64_t>() < 0 || lane[1].get<int64_t>() >= kMaxWorkers ||
+            lane[0].get<int64_t>() > int64_t(m.schedule.size()))
+          return Status::error(where + ": lane must be [group, worker] with worker < " +
+                               std::to_string(kMaxWorkers));
+        step.group = lane[0].get<int64_t>();
+        step.worker = lane[1].get<int64_t>();
+      }
       m.schedule.push_back(std::move(step));
     }
+    if (Status st = checkParallelGroups(m); !st)
+      return st;
     m.device = j.value("device", "cpu");
     if (m.device != "cpu" && m.device != "cuda")
       return Status::error("manifest: unknown device '" + m.device + "'");
@@ -243,12 +297,16 @@ std::string manifestToJson(const Manifest &m, int indent) {
   j["inputs"] = m.inputs;
   j["outputs"] = m.outputs;
   j["schedule"] = json::array();
-  for (const StepDesc &s : m.schedule)
-    j["schedule"].push_back({{"op", s.op},
-                             {"inputs", s.inputs},
-                             {"outputs", s.outputs},
-                             {"attrs", attrsToJson(s.attrs)},
-                             {"loc", s.location}});
+  for (const StepDesc &s : m.schedule) {
+    json step = {{"op", s.op},
+                 {"inputs", s.inputs},
+                 {"outputs", s.outputs},
+                 {"attrs", attrsToJson(s.attrs)},
+                 {"loc", s.location}};
+    if (s.group >= 0)
+      step["lane"] = {s.group, s.worker};
+    j["schedule"].push_back(std::move(step));
+  }
   return j.dump(indent);
 }
 

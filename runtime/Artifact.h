@@ -41,6 +41,9 @@ struct TensorDesc {
 };
 
 /// One kernel launch: `op` reads `inputs` and writes `outputs` (tensor ids).
+/// Workers of one parallel group, at most (an artifact is untrusted).
+constexpr int64_t kMaxWorkers = 1024;
+
 struct StepDesc {
   std::string op;
   std::vector<int64_t> inputs;
@@ -48,6 +51,10 @@ struct StepDesc {
   AttrMap attrs;
   /// Where the step came from (the ONNX node name), for error messages.
   std::string location;
+  /// A step of parallel group `group` (>= 0) runs on `worker`, concurrently
+  /// with the group's other workers; the group's steps are contiguous.
+  int64_t group = -1;
+  int64_t worker = -1;
 };
 
 /// A device kernel the compiler generated (a fused elementwise chain), for

@@ -1,9 +1,12 @@
 //===- Executor.cpp - Runs an artifact's schedule on the CPU ---------------===//
 #include "runtime/Executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <set>
+
+#include <omp.h>
 
 namespace longctx {
 
@@ -48,6 +51,20 @@ Result<CpuExecutor> CpuExecutor::create(Artifact artifact) {
       bound.outputs.push_back(exec.refs_[size_t(id)]);
     exec.steps_.push_back(std::move(bound));
   }
+  // The manifest's reader checked that groups are contiguous.
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    const StepDesc &step = m.schedule[i];
+    if (step.group < 0)
+      continue;
+    if (exec.groups_.empty() || exec.groups_.back().end != i ||
+        m.schedule[exec.groups_.back().begin].group != step.group)
+      exec.groups_.push_back({i, i, {}});
+    ParallelGroup &group = exec.groups_.back();
+    group.end = i + 1;
+    if (size_t(step.worker) >= group.workers.size())
+      group.workers.resize(size_t(step.worker) + 1);
+    group.workers[size_t(step.worker)].push_back(i);
+  }
   return exec;
 }
 
@@ -70,20 +87,59 @@ Status CpuExecutor::setInput(const std::string &name, const TensorRef &value) {
   return Status::error("the model has no input '" + name + "' (inputs: " + names + ")");
 }
 
-Status CpuExecutor::run() {
+Status CpuExecutor::runStep(size_t i) {
   const Manifest &m = artifact_.manifest;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    const BoundStep &step = steps_[i];
-    auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    Status s = step.kernel(step.inputs, step.outputs, m.schedule[i].attrs);
-    if (profiling_) {
-      auto &[seconds, launches] = profile_[m.schedule[i].op];
-      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const BoundStep &step = steps_[i];
+  auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  Status s = step.kernel(step.inputs, step.outputs, m.schedule[i].attrs);
+  if (profiling_) {
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+#pragma omp critical(longctx_profile)
+    {
+      auto &[total, launches] = profile_[m.schedule[i].op];
+      total += seconds;
       ++launches;
     }
+  }
+  if (!s)
+    return Status::error("step " + std::to_string(i) + " (" + m.schedule[i].op + " from '" +
+                         m.schedule[i].location + "'): " + s.message());
+  return Status();
+}
+
+/// One thread per worker (fewer when fewer are available: a thread then
+/// runs several workers, which the memory plan allows). Inside, OpenMP
+/// regions of the kernels are nested and so run on their worker's thread,
+/// as does OpenBLAS (it goes single-threaded inside a parallel region).
+Status CpuExecutor::runGroup(const ParallelGroup &group) {
+  const int64_t workers = int64_t(group.workers.size());
+  std::vector<Status> failures(group.workers.size());
+  const int threads = int(std::min<int64_t>(workers, omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t w = 0; w < workers; ++w)
+    for (size_t i : group.workers[size_t(w)])
+      if (Status s = runStep(i); !s) {
+        failures[size_t(w)] = std::move(s);
+        break;
+      }
+  for (Status &s : failures)
     if (!s)
-      return Status::error("step " + std::to_string(i) + " (" + m.schedule[i].op + " from '" +
-                           m.schedule[i].location + "'): " + s.message());
+      return std::move(s);
+  return Status();
+}
+
+Status CpuExecutor::run() {
+  auto group = groups_.begin();
+  for (size_t i = 0; i < steps_.size();) {
+    if (group != groups_.end() && group->begin == i) {
+      if (Status s = runGroup(*group); !s)
+        return s;
+      i = group->end;
+      ++group;
+      continue;
+    }
+    if (Status s = runStep(i++); !s)
+      return s;
   }
   return Status();
 }

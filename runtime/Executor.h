@@ -25,7 +25,9 @@ public:
   /// Copies `value` into the input `name`; its dtype and shape must match.
   Status setInput(const std::string &name, const TensorRef &value);
 
-  /// Runs the schedule once; a kernel error names the step and its source node.
+  /// Runs the schedule once; a kernel error names the step and its source
+  /// node. The workers of a parallel group run on concurrent threads, each
+  /// worker's kernels on one thread.
   Status run();
 
   /// When on, run() accumulates the wall time of every step (per kernel
@@ -52,6 +54,15 @@ private:
     std::vector<TensorRef> inputs, outputs;
   };
   std::vector<BoundStep> steps_;
+  /// A parallel group: steps [begin, end), each worker's in order.
+  struct ParallelGroup {
+    size_t begin = 0, end = 0;
+    std::vector<std::vector<size_t>> workers;
+  };
+  std::vector<ParallelGroup> groups_; // in schedule order
+  /// Runs step i (timing it when profiling).
+  Status runStep(size_t i);
+  Status runGroup(const ParallelGroup &group);
   bool profiling_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_; // op -> (seconds, launches)
 };

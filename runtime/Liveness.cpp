@@ -11,6 +11,13 @@ bool isArenaTensor(const TensorDesc &t) {
          t.kind == TensorKind::Transient;
 }
 
+std::vector<StepLane> stepLanes(const Manifest &m) {
+  std::vector<StepLane> lanes;
+  for (const StepDesc &step : m.schedule)
+    lanes.push_back({step.group, step.worker});
+  return lanes;
+}
+
 ScheduleLiveness computeLiveness(const Manifest &m) {
   const int64_t steps = int64_t(m.schedule.size());
   ScheduleLiveness l;
@@ -31,6 +38,21 @@ ScheduleLiveness computeLiveness(const Manifest &m) {
   }
   for (int64_t id : m.outputs)
     l.last[size_t(id)] = steps;
+  ConcurrentLifetimes concurrent(stepLanes(m));
+  for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t id : m.schedule[size_t(s)].inputs)
+      concurrent.touch(size_t(id), s);
+    for (int64_t id : m.schedule[size_t(s)].outputs)
+      concurrent.touch(size_t(id), s);
+  }
+  for (int64_t id : m.inputs)
+    concurrent.touch(size_t(id), -1);
+  for (int64_t id : m.outputs)
+    concurrent.touch(size_t(id), steps);
+  l.lane.resize(m.tensors.size());
+  for (size_t t = 0; t < m.tensors.size(); ++t)
+    if (l.first[t] <= l.last[t])
+      l.lane[t] = concurrent.finish(t, l.first[t], l.last[t]);
 
   std::vector<bool> taken(m.tensors.size(), false);
   for (int64_t s = 0; s < steps; ++s) {
@@ -44,7 +66,8 @@ ScheduleLiveness computeLiveness(const Manifest &m) {
     for (int64_t in : step.inputs) {
       const TensorDesc &t = m.tensors[size_t(in)];
       if (t.kind == TensorKind::Transient && !taken[size_t(in)] && l.last[size_t(in)] == s &&
-          t.dtype == o.dtype && t.bytes() == o.bytes() && in != out) {
+          t.dtype == o.dtype && t.bytes() == o.bytes() && in != out &&
+          concurrent.mayShareInPlace(size_t(in), size_t(out))) {
         l.reuses[size_t(out)] = in;
         taken[size_t(in)] = true;
         break;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "runtime/Artifact.h"
+#include "runtime/ConcurrentLifetimes.h"
 
 #include <cstdint>
 #include <vector>
@@ -17,6 +18,9 @@ namespace longctx {
 /// optimizer state have their own blocks.
 bool isArenaTensor(const TensorDesc &tensor);
 
+/// The lane of every step of `manifest`.
+std::vector<StepLane> stepLanes(const Manifest &manifest);
+
 struct ScheduleLiveness {
   /// Per tensor, the first and last step that touch it (inclusive). Inputs
   /// live from step -1 and inputs and outputs to step `steps` (the caller
@@ -26,11 +30,15 @@ struct ScheduleLiveness {
   /// last use that step is): that input's id; else -1. Such pairs share one
   /// buffer, and the output's own bytes count from first + 1.
   std::vector<int64_t> reuses;
+  /// Per tensor, the worker of a parallel group it is private to, if any
+  /// (see ConcurrentLifetimes; first/last are widened already).
+  std::vector<StepLane> lane;
 };
 
 /// In-place reuse follows cpuKernelAllowsInPlace: output 0 of an
 /// elementwise (or reshape) step takes over a transient input of the same
-/// dtype and size that dies at that step.
+/// dtype and size that dies at that step (and the same worker's, in a
+/// parallel group).
 ScheduleLiveness computeLiveness(const Manifest &manifest);
 
 } // namespace longctx

@@ -1,5 +1,6 @@
 //===- ArtifactBuilder.cpp - `lc` function -> .lcx artifact ----------------===//
 #include "compiler/artifact/ArtifactBuilder.h"
+#include "dialects/lc/ParallelLanes.h"
 #include "compiler/cuda/CudaKernels.h"
 #include "compiler/import/NodeLocation.h"
 #include "compiler/planning/ArenaPlanner.h"
@@ -166,6 +167,10 @@ LogicalResult ManifestBuilder::lowerKernelOp(Operation *op) {
   step.op = kernel;
   step.attrs = lc::kernelAttributes(op);
   step.location = nodeName(op->getLoc());
+  if (std::optional<lc::Lane> lane = lc::laneOf(op)) {
+    step.group = lane->group;
+    step.worker = lane->worker;
+  }
   for (Value operand : op->getOperands()) {
     auto it = ids_.find(operand);
     if (it == ids_.end())
@@ -236,7 +241,8 @@ void ManifestBuilder::planArena() {
       continue;
     int64_t reuses = live.reuses[i] >= 0 ? bufferOf[size_t(live.reuses[i])] : -1;
     bufferOf[i] = int64_t(arenaBuffers.size());
-    arenaBuffers.push_back({m_.tensors[i].bytes(), live.first[i], live.last[i], reuses});
+    arenaBuffers.push_back({m_.tensors[i].bytes(), live.first[i], live.last[i], reuses,
+                            live.lane[i].group, live.lane[i].worker});
     arenaIds.push_back(i);
   }
   ArenaPlan plan = longctx::planArena(arenaBuffers, kArenaAlignment);

@@ -14,6 +14,10 @@ bool overlapInTime(const BufferLifetime &a, const BufferLifetime &b) {
   return a.first <= b.last && b.first <= a.last;
 }
 
+bool concurrent(const BufferLifetime &a, const BufferLifetime &b) {
+  return a.group >= 0 && a.group == b.group && a.worker != b.worker;
+}
+
 /// Places buffers in `order`, each at the smallest gap it fits between the
 /// already placed buffers whose lifetimes overlap its own. Placed buffers
 /// are indexed by time bucket, so finding those costs what overlaps, not
@@ -35,22 +39,29 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
     return std::make_pair(size_t((b.first - lo) / kBucketSteps), size_t((b.last - lo) / kBucketSteps));
   };
   std::vector<size_t> stamp(buffers.size(), SIZE_MAX); // dedupes a query's hits
+  std::map<int64_t, std::vector<size_t>> placedInGroup;
   for (size_t id : order) {
     const BufferLifetime &b = buffers[id];
     uint64_t size = alignUp(std::max<uint64_t>(b.bytes, 1), alignment);
     // Occupied ranges of overlapping live buffers, sorted by offset.
     std::vector<std::pair<uint64_t, uint64_t>> busy;
+    auto occupy = [&](size_t other) {
+      stamp[other] = id;
+      busy.push_back({plan.offsets[other],
+                      plan.offsets[other] +
+                          alignUp(std::max<uint64_t>(buffers[other].bytes, 1), alignment)});
+    };
     if (b.first <= b.last) {
       auto [from, to] = bucketRange(b);
       for (size_t k = from; k <= to; ++k)
         for (size_t other : buckets[k])
-          if (stamp[other] != id && overlapInTime(b, buffers[other])) {
-            stamp[other] = id;
-            busy.push_back({plan.offsets[other],
-                            plan.offsets[other] +
-                                alignUp(std::max<uint64_t>(buffers[other].bytes, 1), alignment)});
-          }
+          if (stamp[other] != id && overlapInTime(b, buffers[other]))
+            occupy(other);
     }
+    if (b.group >= 0)
+      for (size_t other : placedInGroup[b.group])
+        if (stamp[other] != id && concurrent(b, buffers[other]))
+          occupy(other);
     std::sort(busy.begin(), busy.end());
     uint64_t bestOffset = UINT64_MAX, bestGap = UINT64_MAX, cursor = 0;
     for (const auto &[start, end] : busy) {
@@ -69,6 +80,8 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
       for (size_t k = from; k <= to; ++k)
         buckets[k].push_back(id);
     }
+    if (b.group >= 0)
+      placedInGroup[b.group].push_back(id);
   }
   return plan;
 }
@@ -106,7 +119,7 @@ ArenaPlan planArena(const std::vector<BufferLifetime> &buffers, uint64_t alignme
       continue;
     }
     slotOf[i] = slots.size();
-    slots.push_back({b.bytes, b.first, b.last, -1});
+    slots.push_back({b.bytes, b.first, b.last, -1, b.group, b.worker});
   }
   ArenaPlan slotPlan = planSlots(slots, alignment);
   ArenaPlan plan = slotPlan;

@@ -5,6 +5,8 @@
 // same time share bytes. Best fit over live intervals, tried in
 // size-descending and lifetime-descending order; the smaller arena wins
 // (Pisarchyk & Lee 2020; XLA's heap simulator does the same search).
+// Buffers private to concurrent workers of a parallel group conflict
+// whatever their steps.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -21,6 +23,11 @@ struct BufferLifetime {
   /// In-place reuse: the index of a buffer of the same size whose last step
   /// is this one's first; both then occupy one slot. -1: none.
   int64_t reuses = -1;
+  /// A buffer private to one worker of a parallel group (group >= 0) shares
+  /// no bytes with any buffer of the group's other workers, whatever their
+  /// steps: the workers run concurrently.
+  int64_t group = -1;
+  int64_t worker = -1;
 };
 
 struct ArenaPlan {
