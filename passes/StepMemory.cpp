@@ -104,7 +104,9 @@ StepMemory planStepMemory(func::FuncOp func) {
   for (BlockArgument arg : body.getArguments()) {
     bufferOf[arg] = m.values.size();
     m.values.push_back(arg);
-    m.buffers.push_back(lifetime(arg, -1));
+    BufferLifetime b = lifetime(arg, -1);
+    b.last = end; // the caller may read an input again after the run
+    m.buffers.push_back(b);
   }
   llvm::DenseSet<Value> taken;
   llvm::StringMap<uint64_t> paramBytes;

@@ -73,6 +73,7 @@ TEST(CpuKernelRegistry, NamesSortedUniqueAndComplete) {
       "fill",        "layer_norm", "selective_scan", "cumsum",
       "slice_scatter", "scatter_add", "layer_norm_grad",
       "selective_scan_grad", "selective_scan_state", "selective_scan_state_grad",
+      "selective_scan_carry", "selective_scan_carry_combine",
       "cross_entropy", "cross_entropy_grad", "cross_entropy_and_grad",
       "adamw_update", "sgd_update", "rms_norm", "rms_norm_grad", "gated_mlp", "gated_mlp_grad",
       "attention",   "attention_grad", "fused_elementwise"};
