@@ -117,4 +117,55 @@ TEST(Artifact, RefusesTensorsOutsideTheirStorage) {
   EXPECT_NE(a.status().message().find("read-only"), std::string::npos);
 }
 
+
+/// x -> t0 (worker 0), x -> t1 (worker 1), t0 + t1 -> y after the group.
+Manifest parallelManifest() {
+  Manifest m = smallManifest();
+  m.tensors.push_back({"t0", DType::F32, {2, 3}, TensorKind::Transient, 0});
+  m.tensors.push_back({"t1", DType::F32, {2, 3}, TensorKind::Transient, 0});
+  m.schedule.clear();
+  m.schedule.push_back({"add", {0, 1}, {3}, {}, "a", 0, 0});
+  m.schedule.push_back({"add", {0, 1}, {4}, {}, "b", 0, 1});
+  m.schedule.push_back({"add", {3, 4}, {2}, {}, "c"});
+  return m;
+}
+
+TEST(Artifact, ParallelGroupsRoundTripAndAreChecked) {
+  std::string path = tempPath("lanes.lcx");
+  float weights[6] = {};
+  ASSERT_TRUE(writeArtifact(path, parallelManifest(), weights, sizeof weights, "").ok());
+  Result<Artifact> a = readArtifact(path);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->manifest.schedule[1].group, 0);
+  EXPECT_EQ(a->manifest.schedule[1].worker, 1);
+  EXPECT_EQ(a->manifest.schedule[2].group, -1);
+
+  Manifest m = parallelManifest(); // group 0, a step outside it, group 0 again
+  std::swap(m.schedule[1], m.schedule[2]);
+  m.schedule[1].inputs = {0, 1};
+  ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("parallel group 0 is not contiguous"), std::string::npos)
+      << a.status().message();
+
+  m = parallelManifest(); // worker 1 reads what worker 0 writes
+  m.schedule[1].inputs = {3, 1};
+  ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("worker 1 of parallel group 0 reads tensor 't0' that "
+                                      "worker 0 writes"),
+            std::string::npos)
+      << a.status().message();
+
+  m = parallelManifest();
+  m.schedule[1].worker = kMaxWorkers;
+  ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+  a = readArtifact(path);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("lane must be [group, worker]"), std::string::npos)
+      << a.status().message();
+}
+
 } // namespace

@@ -115,10 +115,13 @@ void printKernels(const Manifest &m) {
 }
 
 void printSchedule(const Manifest &m) {
-  std::cout << "\n# schedule (step: outputs = op(inputs) {attrs} from node)\n";
+  std::cout << "\n# schedule (step: [group/worker] outputs = op(inputs) {attrs} from node; the "
+               "workers of a parallel group run concurrently)\n";
   for (size_t i = 0; i < m.schedule.size(); ++i) {
     const StepDesc &s = m.schedule[i];
     std::string line = std::to_string(i) + ": ";
+    if (s.group >= 0)
+      line += "[" + std::to_string(s.group) + "/" + std::to_string(s.worker) + "] ";
     for (size_t j = 0; j < s.outputs.size(); ++j)
       line += (j ? ", %" : "%") + std::to_string(s.outputs[j]);
     line += " = " + s.op + "(";
