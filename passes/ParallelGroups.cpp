@@ -87,10 +87,13 @@ void gather(Block &body, int64_t group, ArrayRef<Operation *> members) {
   for (Operation *op = members.front(); op != last->getNextNode(); op = op->getNextNode()) {
     if (inGroup.contains(op))
       continue;
-    bool depends = llvm::any_of(op->getOperands(), [&](Value v) {
-      Operation *def = v.getDefiningOp();
-      return def && (inGroup.contains(def) || dependsOnGroup.contains(def));
-    });
+    // An update must follow every reader of its parameter, which the
+    // group may hold (the order, not SSA, says so): after it is safe.
+    bool depends = isa<lc::AdamWUpdateOp, lc::SgdUpdateOp>(op) ||
+                   llvm::any_of(op->getOperands(), [&](Value v) {
+                     Operation *def = v.getDefiningOp();
+                     return def && (inGroup.contains(def) || dependsOnGroup.contains(def));
+                   });
     if (depends) {
       dependsOnGroup.insert(op);
       after.push_back(op);
