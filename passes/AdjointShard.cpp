@@ -68,6 +68,26 @@ struct SsmLayer {
 FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
   SsmLayer layer;
   layer.scan = scan;
+  // The residual stream: the operands of the adds the scan reaches through
+  // token-wise ops that do not come from the scan. The walk back from the
+  // scan stops there, not in the layer before (an MLP block is token-wise).
+  llvm::DenseSet<Value> residualStream;
+  {
+    llvm::DenseSet<Value> fromScan{scan.getResult()};
+    SmallVector<Operation *> frontier{scan};
+    llvm::DenseSet<Operation *> reached;
+    while (!frontier.empty())
+      for (Operation *user : frontier.pop_back_val()->getUsers())
+        if (isTokenWise(user) && reached.insert(user).second) {
+          fromScan.insert(user->result_begin(), user->result_end());
+          frontier.push_back(user);
+        }
+    for (Operation *op : reached)
+      if (auto add = dyn_cast<lc::AddOp>(op))
+        for (Value operand : {add.getLhs(), add.getRhs()})
+          if (!fromScan.contains(operand))
+            residualStream.insert(operand);
+  }
   // Its input: the one activation the scan's operands are computed from.
   SmallVector<Value> worklist(scan->getOperands());
   llvm::DenseSet<Value> seen;
@@ -76,7 +96,7 @@ FailureOr<SsmLayer> findLayer(lc::SelectiveScanOp scan, std::string &why) {
     if (!seen.insert(v).second || isWeightLike(v))
       continue;
     Operation *def = v.getDefiningOp();
-    if (!def || !isTokenWise(def)) {
+    if (!def || !isTokenWise(def) || residualStream.contains(v)) {
       if (layer.x && layer.x != v) {
         why = "its inputs come from more than one activation (or through an op that mixes "
               "tokens: '" + (def ? def->getName().getStringRef().str() : "a graph input") + "')";

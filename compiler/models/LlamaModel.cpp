@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/models/GraphBuilder.h"
+#include "compiler/models/LlamaBlocks.h"
 #include "compiler/models/Models.h"
 
 #include <cmath>
@@ -73,11 +74,11 @@ public:
       : c(c), b(b), headDim(c.dim / c.heads) {}
 
   void emit();
-
-private:
   SequenceTables emitSequenceTables();
   std::string emitLayer(int64_t index, const std::string &h,
                         const SequenceTables &tables);
+
+private:
   std::string emitAttention(const std::string &prefix, const std::string &x,
                             const SequenceTables &tables);
   std::string emitMlp(const std::string &prefix, const std::string &x);
@@ -297,6 +298,23 @@ void LlamaEmitter::emit() {
     head.set_output(0, "logits");
   }
   b.addOutput("logits", onnx::TensorProto::FLOAT, {"batch", "seq", c.vocab});
+}
+
+struct LlamaBlocks::Impl {
+  Impl(const LlamaConfig &c, GraphBuilder &b) : config(c), emitter(config, b) {}
+  LlamaConfig config; // the emitter keeps a reference
+  LlamaEmitter emitter;
+  SequenceTables tables;
+};
+
+LlamaBlocks::LlamaBlocks(const LlamaConfig &config, GraphBuilder &builder)
+    : impl_(std::make_unique<Impl>(config, builder)) {}
+LlamaBlocks::~LlamaBlocks() = default;
+
+void LlamaBlocks::emitSequenceTables() { impl_->tables = impl_->emitter.emitSequenceTables(); }
+
+std::string LlamaBlocks::emitLayer(int64_t index, const std::string &h) {
+  return impl_->emitter.emitLayer(index, h, impl_->tables);
 }
 
 onnx::ModelProto buildLlama(const LlamaConfig &config) {

@@ -2,17 +2,21 @@
 //
 // Mamba-1 blocks without the depthwise convolution: the recurrence itself is
 // one longctx.SelectiveScan node, everything around it is standard ONNX.
+// With `attentionEvery`, a hybrid (as Jamba): every so many layers is a
+// Llama-style attention + MLP block instead.
 // Initializer names follow the mamba_ssm state dict (without "backbone."),
 // with [in, out] layouts; the LM head is tied to the embedding.
 //
 //===----------------------------------------------------------------------===//
 
 #include "compiler/models/GraphBuilder.h"
+#include "compiler/models/LlamaBlocks.h"
 #include "compiler/models/Models.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 namespace longctx {
 namespace models {
@@ -21,6 +25,24 @@ using Scope = GraphBuilder::Scope;
 
 static int64_t effectiveDtRank(const MambaConfig &c) {
   return c.dtRank > 0 ? c.dtRank : (c.dim + 15) / 16;
+}
+
+/// The attention blocks of a hybrid, as a Llama config.
+static LlamaConfig attentionConfig(const MambaConfig &c) {
+  LlamaConfig l;
+  l.dim = c.dim;
+  l.layers = c.attentionEvery > 0 ? c.layers / c.attentionEvery : 0;
+  l.heads = c.heads;
+  l.kvHeads = c.kvHeads;
+  l.ffn = c.ffn;
+  l.vocab = c.vocab;
+  l.normEps = c.normEps;
+  l.options = c.options;
+  return l;
+}
+
+static bool isAttentionLayer(const MambaConfig &c, int64_t i) {
+  return c.attentionEvery > 0 && i % c.attentionEvery == c.attentionEvery - 1;
 }
 
 std::string validateConfig(const MambaConfig &c) {
@@ -41,6 +63,14 @@ std::string validateConfig(const MambaConfig &c) {
     return "--dt-rank is too large";
   if (c.expand * c.dim > std::numeric_limits<int32_t>::max())
     return "--expand * --dim is too large";
+  if (c.attentionEvery < 0 || c.attentionEvery > c.layers)
+    return "--attention-every must be between 1 and --layers";
+  if (c.attentionEvery > 0) {
+    LlamaConfig attention = attentionConfig(c);
+    attention.layers = 1; // the attention settings alone
+    if (std::string error = validateConfig(attention); !error.empty())
+      return error;
+  }
   return detail::checkModelSize(parameterCount(c), c.options);
 }
 
@@ -55,7 +85,10 @@ uint64_t parameterCount(const MambaConfig &c) {
   layer = addSat(layer, mulSat(addSat(r, 1), e));     // dt_proj + bias
   layer = addSat(layer, mulSat(e, addSat(n, 1)));     // A_log, D
   layer = addSat(layer, mulSat(e, d));                // out_proj
-  uint64_t total = mulSat(layer, c.layers);
+  LlamaConfig attention = attentionConfig(c);
+  uint64_t total = mulSat(layer, c.layers - attention.layers);
+  if (attention.layers > 0) // its blocks: Llama's count less embedding, head and norm
+    total = addSat(total, parameterCount(attention) - mulSat(2 * d, c.vocab) - d);
   return addSat(addSat(total, mulSat(c.vocab, d)), d); // embedding, norm
 }
 
@@ -169,7 +202,16 @@ void MambaEmitter::emit() {
                  1.0 / std::sqrt(static_cast<double>(c.dim)));
     h = b.op("Gather", {"tok_embeddings.weight", "input_ids"});
   }
+  std::unique_ptr<LlamaBlocks> attention;
+  if (c.attentionEvery > 0) {
+    attention = std::make_unique<LlamaBlocks>(attentionConfig(c), b);
+    attention->emitSequenceTables();
+  }
   for (int64_t i = 0; i < c.layers; ++i) {
+    if (isAttentionLayer(c, i)) {
+      h = attention->emitLayer(i, h);
+      continue;
+    }
     std::string prefix = "layers." + std::to_string(i) + ".";
     Scope s(b, "layers." + std::to_string(i));
     std::string normed;
@@ -203,7 +245,13 @@ onnx::ModelProto buildMamba(const MambaConfig &config) {
     e->set_key(key);
     e->set_value(value);
   };
-  addMeta("longctx.architecture", "mamba");
+  addMeta("longctx.architecture", config.attentionEvery > 0 ? "hybrid" : "mamba");
+  if (config.attentionEvery > 0) {
+    addMeta("longctx.attention_every", std::to_string(config.attentionEvery));
+    addMeta("longctx.heads", std::to_string(config.heads));
+    addMeta("longctx.kv_heads", std::to_string(config.kvHeads));
+    addMeta("longctx.ffn", std::to_string(config.ffn));
+  }
   addMeta("longctx.dim", std::to_string(config.dim));
   addMeta("longctx.layers", std::to_string(config.layers));
   addMeta("longctx.expand", std::to_string(config.expand));
@@ -213,7 +261,7 @@ onnx::ModelProto buildMamba(const MambaConfig &config) {
   addMeta("longctx.seed", std::to_string(config.options.seed));
 
   onnx::GraphProto *graph = model.mutable_graph();
-  graph->set_name("mamba");
+  graph->set_name(config.attentionEvery > 0 ? "hybrid" : "mamba");
   graph->set_doc_string(config.options.docString);
   GraphBuilder builder(*graph, /*opset=*/17, config.options.seed);
   if (!config.options.externalDataLocation.empty())

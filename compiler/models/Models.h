@@ -53,6 +53,13 @@ struct MambaConfig {
   /// Rank of the delta projection; 0 means ceil(dim / 16) as in Mamba.
   int64_t dtRank = 0;
   float normEps = 1e-5f;
+  /// A hybrid (Jamba-style) when > 0: layer i is a Llama-style block
+  /// (attention with `heads`/`kvHeads`, SwiGLU MLP of width `ffn`) where
+  /// i % attentionEvery == attentionEvery - 1, a Mamba block elsewhere.
+  int64_t attentionEvery = 0;
+  int64_t heads = 0;
+  int64_t kvHeads = 0;
+  int64_t ffn = 0;
   ModelOptions options;
 };
 

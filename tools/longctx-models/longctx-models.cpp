@@ -34,6 +34,9 @@ USAGE
                        --vocab V [--opset N] [common options] -o FILE
   longctx-models mamba --dim D --layers L --expand E --state N --vocab V
                        [--dt-rank R] [common options] -o FILE
+  longctx-models hybrid --dim D --layers L --expand E --state N --vocab V
+                       --attention-every K --heads H --kv-heads G --ffn F
+                       [--dt-rank R] [common options] -o FILE
   longctx-models --help | --version
 
 LLAMA OPTIONS (RMSNorm, GQA attention with RoPE, SwiGLU MLP, untied head)
@@ -52,6 +55,12 @@ MAMBA OPTIONS (Mamba-1 blocks without conv, longctx.SelectiveScan, tied head)
   --state N      SSM state size per channel
   --vocab V      vocabulary size
   --dt-rank R    rank of the delta projection (default ceil(D/16))
+
+HYBRID OPTIONS (Jamba-style: Mamba blocks with Llama blocks interleaved)
+  the MAMBA OPTIONS, and
+  --attention-every K  layer i is a Llama block (attention + SwiGLU MLP) when
+                 i % K == K - 1, a Mamba block otherwise
+  --heads H, --kv-heads G, --ffn F   the Llama blocks' settings
 
 COMMON OPTIONS
   -o FILE        output model path (required)
@@ -72,6 +81,9 @@ EXAMPLES
   # Tiny Mamba
   longctx-models mamba --dim 64 --layers 2 --expand 2 --state 16 --vocab 256 \
       -o tiny-mamba.onnx
+  # Tiny hybrid: Mamba, attention, Mamba, attention
+  longctx-models hybrid --dim 64 --layers 4 --expand 2 --state 16 --vocab 256 \
+      --attention-every 2 --heads 4 --kv-heads 2 --ffn 128 -o tiny-hybrid.onnx
 )";
 
 static int fail(const std::string &message) {
@@ -148,11 +160,11 @@ int main(int argc, char **argv) {
     }
   }
   if (args.empty())
-    return fail("missing model kind 'llama' or 'mamba' (see --help)");
+    return fail("missing model kind 'llama', 'mamba' or 'hybrid' (see --help)");
   const std::string kind = args[0];
-  if (kind != "llama" && kind != "mamba")
+  if (kind != "llama" && kind != "mamba" && kind != "hybrid")
     return fail("unknown model kind '" + kind +
-                "', expected 'llama' or 'mamba' (see --help)");
+                "', expected 'llama', 'mamba' or 'hybrid' (see --help)");
 
   LlamaConfig llama;
   MambaConfig mamba;
@@ -172,6 +184,11 @@ int main(int argc, char **argv) {
                                    {"--state", &mamba.state, true},
                                    {"--vocab", &mamba.vocab, true},
                                    {"--dt-rank", &mamba.dtRank, false}};
+  if (kind == "hybrid")
+    intOptions.insert(intOptions.end(), {{"--attention-every", &mamba.attentionEvery, true},
+                                         {"--heads", &mamba.heads, true},
+                                         {"--kv-heads", &mamba.kvHeads, true},
+                                         {"--ffn", &mamba.ffn, true}});
 
   std::string output;
   bool noWeights = false;
