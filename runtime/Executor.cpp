@@ -87,6 +87,13 @@ Status CpuExecutor::setInput(const std::string &name, const TensorRef &value) {
   return Status::error("the model has no input '" + name + "' (inputs: " + names + ")");
 }
 
+Status CpuExecutor::write(int64_t id, const void *host) {
+  if (id < 0 || size_t(id) >= refs_.size())
+    return Status::error("no tensor " + std::to_string(id));
+  std::memcpy(refs_[size_t(id)].data, host, refs_[size_t(id)].bytes());
+  return Status();
+}
+
 Status CpuExecutor::runStep(size_t i) {
   const Manifest &m = artifact_.manifest;
   const BoundStep &step = steps_[i];

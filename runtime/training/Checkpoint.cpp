@@ -47,7 +47,7 @@ std::map<std::string, int64_t> persistentTensors(const Manifest &m) {
 
 } // namespace
 
-Status saveCheckpoint(const CpuExecutor &exec, const std::string &path, int64_t completedSteps) {
+Status saveCheckpoint(Executor &exec, const std::string &path, int64_t completedSteps) {
   const Manifest &m = exec.manifest();
   std::map<std::string, int64_t> ids = persistentTensors(m);
   json header = json::object();
@@ -73,8 +73,10 @@ Status saveCheckpoint(const CpuExecutor &exec, const std::string &path, int64_t 
     out.write(reinterpret_cast<const char *>(&n), 8);
     out << text;
     for (const auto &[name, id] : ids) {
-      TensorRef t = exec.tensor(id);
-      out.write(static_cast<const char *>(t.data), std::streamsize(t.bytes()));
+      Result<TensorRef> t = exec.read(id);
+      if (!t)
+        return t.status();
+      out.write(static_cast<const char *>(t->data), std::streamsize(t->bytes()));
     }
     out.close();
     if (!out) {
@@ -89,7 +91,7 @@ Status saveCheckpoint(const CpuExecutor &exec, const std::string &path, int64_t 
   return Status();
 }
 
-Result<int64_t> loadCheckpoint(CpuExecutor &exec, const std::string &path) {
+Result<int64_t> loadCheckpoint(Executor &exec, const std::string &path) {
   auto fail = [&](const std::string &why) { return Status::error(path + ": " + why); };
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
@@ -149,11 +151,14 @@ Result<int64_t> loadCheckpoint(CpuExecutor &exec, const std::string &path) {
   if (steps < 0)
     return fail("negative step count in the metadata");
   // Every check passed: now overwrite the model's tensors.
+  std::vector<char> bytes;
   for (const Copy &c : copies) {
-    TensorRef t = exec.tensor(c.id);
+    bytes.resize(m.tensors[size_t(c.id)].bytes());
     in.seekg(std::streamoff(dataStart + c.begin));
-    if (!in.read(static_cast<char *>(t.data), std::streamsize(t.bytes())))
+    if (!in.read(bytes.data(), std::streamsize(bytes.size())))
       return fail("cannot read tensor data");
+    if (Status s = exec.write(c.id, bytes.data()); !s)
+      return fail(s.message());
   }
   return steps;
 }

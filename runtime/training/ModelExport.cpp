@@ -8,15 +8,19 @@
 
 namespace longctx {
 
-Status exportOnnx(const CpuExecutor &exec, const std::string &path) {
+Status exportOnnx(Executor &exec, const std::string &path) {
   const Artifact &artifact = exec.artifact();
   if (artifact.sourceModel.empty())
     return Status::error("this artifact does not carry its source model; recompile it to export");
   std::map<std::string, TensorRef> weights;
   const Manifest &m = artifact.manifest;
   for (size_t i = 0; i < m.tensors.size(); ++i)
-    if (m.tensors[i].kind == TensorKind::Weight)
-      weights[m.tensors[i].name] = exec.tensor(int64_t(i));
+    if (m.tensors[i].kind == TensorKind::Weight) {
+      Result<TensorRef> t = exec.read(int64_t(i));
+      if (!t)
+        return t.status();
+      weights[m.tensors[i].name] = *t;
+    }
   Result<std::string> model = rewriteOnnxInitializers(
       artifact.sourceModel, [&](const std::string &name) -> std::optional<std::string_view> {
         auto it = weights.find(name);

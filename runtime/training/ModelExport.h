@@ -9,6 +9,6 @@ namespace longctx {
 
 /// Writes the artifact's source model (kept without weights at compile time)
 /// to `path` with every parameter's current (trained) values as raw_data.
-Status exportOnnx(const CpuExecutor &exec, const std::string &path);
+Status exportOnnx(Executor &exec, const std::string &path);
 
 } // namespace longctx

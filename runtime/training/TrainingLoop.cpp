@@ -25,19 +25,18 @@ const TensorDesc *findInput(const Manifest &m, const std::string &name, int64_t 
   return nullptr;
 }
 
-void setScalar(CpuExecutor &exec, int64_t id, double value) {
-  TensorRef t = exec.tensor(id);
-  if (t.dtype == DType::F64)
-    t.as<double>()[0] = value;
-  else
-    t.as<float>()[0] = float(value);
+Status setScalar(Executor &exec, int64_t id, double value) {
+  if (exec.manifest().tensors[size_t(id)].dtype == DType::F64)
+    return exec.write(id, &value);
+  float narrow = float(value);
+  return exec.write(id, &narrow);
 }
 
 double readScalar(const TensorRef &t) {
   return t.dtype == DType::F64 ? t.as<double>()[0] : double(t.as<float>()[0]);
 }
 
-Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
+Status dumpGradients(Executor &exec, const std::string &dir) {
   const Manifest &m = exec.manifest();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -53,7 +52,10 @@ Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
     for (char &c : name)
       if (c == '/')
         c = '_';
-    if (Status s = writeNpy((fs::path(dir) / (name + ".npy")).string(), exec.tensor(id)); !s)
+    Result<TensorRef> t = exec.read(id);
+    if (!t)
+      return t.status();
+    if (Status s = writeNpy((fs::path(dir) / (name + ".npy")).string(), *t); !s)
       return s;
   }
   if (!written)
@@ -64,7 +66,7 @@ Status dumpGradients(CpuExecutor &exec, const std::string &dir) {
 
 } // namespace
 
-Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &options) {
+Result<TrainingSummary> runTraining(Executor &exec, const TrainingOptions &options) {
   const Manifest &m = exec.manifest();
   int64_t idsId = -1, lrId = -1, stepId = -1;
   const TensorDesc *ids = findInput(m, "input_ids", &idsId);
@@ -110,14 +112,19 @@ Result<TrainingSummary> runTraining(CpuExecutor &exec, const TrainingOptions &op
     }
     double lr = options.lr ? *options.lr : schedule.at(t);
     if (lrId >= 0)
-      setScalar(exec, lrId, lr);
+      if (Status s = setScalar(exec, lrId, lr); !s)
+        return s;
     if (stepId >= 0)
-      setScalar(exec, stepId, double(t + 1));
+      if (Status s = setScalar(exec, stepId, double(t + 1)); !s)
+        return s;
     auto stepStart = std::chrono::steady_clock::now();
     if (Status s = exec.run(); !s)
       return Status::error("step " + std::to_string(t + 1) + ": " + s.message());
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stepStart).count();
-    double loss = readScalar(exec.tensor(m.outputs[0]));
+    Result<TensorRef> lossTensor = exec.read(m.outputs[0]);
+    if (!lossTensor)
+      return lossTensor.status();
+    double loss = readScalar(*lossTensor);
     losses.push_back(loss);
     if (t == startStep && !options.dumpGrads.empty())
       if (Status s = dumpGradients(exec, options.dumpGrads); !s)

@@ -36,6 +36,6 @@ struct TrainingSummary {
 /// Runs `options.steps` training steps of a "train" artifact: feeds
 /// input_ids (sampled from the data, or as already set), lr and step, runs,
 /// logs loss, lr, tokens/s and peak bytes per step.
-Result<TrainingSummary> runTraining(CpuExecutor &executor, const TrainingOptions &options);
+Result<TrainingSummary> runTraining(Executor &executor, const TrainingOptions &options);
 
 } // namespace longctx
