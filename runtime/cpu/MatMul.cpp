@@ -2,6 +2,7 @@
 #include "runtime/cpu/Blas.h"
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <climits>
 #include <omp.h>
@@ -24,6 +25,83 @@ bool fitsBlas(std::initializer_list<int64_t> dims) {
   return true;
 }
 
+} // namespace
+
+Status resolveMatMul(const char *op, const TensorRef &a, const TensorRef &b, const TensorRef &o,
+                     MatMulDims &dims) {
+  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
+    return s;
+  if (a.rank() < 1 || b.rank() < 1)
+    return opError(op, "operands must have rank >= 1");
+  Shape aShape = a.shape, bShape = b.shape;
+  if (a.rank() == 1)
+    aShape.insert(aShape.begin(), 1);
+  if (b.rank() == 1)
+    bShape.push_back(1);
+  dims.m = aShape[aShape.size() - 2];
+  dims.k = aShape.back();
+  dims.n = bShape.back();
+  if (bShape[bShape.size() - 2] != dims.k)
+    return opError(op, "inner dimensions differ: " + shapeToString(a.shape) + " x " +
+                           shapeToString(b.shape));
+  dims.aBatch.assign(aShape.begin(), aShape.end() - 2);
+  dims.bBatch.assign(bShape.begin(), bShape.end() - 2);
+  std::optional<Shape> batch = broadcastShapes({&dims.aBatch, &dims.bBatch});
+  if (!batch)
+    return opError(op, "batch dims of " + shapeToString(a.shape) + " and " +
+                           shapeToString(b.shape) + " do not broadcast");
+  dims.batch = *batch;
+  Shape expected = *batch;
+  if (a.rank() > 1)
+    expected.push_back(dims.m);
+  if (b.rank() > 1)
+    expected.push_back(dims.n);
+  if (Status s = checkShape(op, "output", o.shape, expected); !s)
+    return s;
+  if (!fitsBlas({dims.m, dims.n, dims.k}))
+    return opError(op, "matrix dimensions exceed the BLAS int range");
+  return Status();
+}
+
+Status resolveGemm(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
+                   const AttrMap &attrs, GemmDims &dims) {
+  const TensorRef &a = inputs[0], &b = inputs[1];
+  const TensorRef *c = inputs.size() == 3 ? &inputs[2] : nullptr;
+  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+    return s;
+  if (c)
+    if (Status s = checkDType(op, "c", c->dtype, a.dtype); !s)
+      return s;
+  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
+    return s;
+  if (a.rank() != 2 || b.rank() != 2)
+    return opError(op, "a and b must have rank 2");
+  dims.transA = attrs.getInt("trans_a", 0) != 0;
+  dims.transB = attrs.getInt("trans_b", 0) != 0;
+  dims.alpha = attrs.getFloat("alpha", 1.0);
+  dims.beta = attrs.getFloat("beta", 1.0);
+  dims.m = dims.transA ? a.shape[1] : a.shape[0];
+  dims.k = dims.transA ? a.shape[0] : a.shape[1];
+  const int64_t kb = dims.transB ? b.shape[1] : b.shape[0];
+  dims.n = dims.transB ? b.shape[0] : b.shape[1];
+  if (dims.k != kb)
+    return opError(op, "inner dimensions differ: op(a) is " + std::to_string(dims.m) + "x" +
+                           std::to_string(dims.k) + ", op(b) is " + std::to_string(kb) + "x" +
+                           std::to_string(dims.n));
+  if (Status s = checkShape(op, "output", o.shape, {dims.m, dims.n}); !s)
+    return s;
+  if (c && !broadcastsTo(c->shape, o.shape))
+    return opError(op, "c of shape " + shapeToString(c->shape) + " does not broadcast to " +
+                           shapeToString(o.shape));
+  if (!fitsBlas({dims.m, dims.n, dims.k}))
+    return opError(op, "matrix dimensions exceed the BLAS int range");
+  return Status();
+}
+
+namespace {
+
 Status matmulKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs, const AttrMap &) {
   const char *op = "matmul";
@@ -32,39 +110,12 @@ Status matmulKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
   const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
-  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+  MatMulDims dims;
+  if (Status s = resolveMatMul(op, a, b, o, dims); !s)
     return s;
-  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
-    return s;
-  if (a.rank() < 1 || b.rank() < 1)
-    return opError(op, "operands must have rank >= 1");
-  // numpy/ONNX semantics: a 1-D a is a row [1,K], a 1-D b a column [K,1],
-  // and the added dim is dropped from the result.
-  Shape aShape = a.shape, bShape = b.shape;
-  if (a.rank() == 1)
-    aShape.insert(aShape.begin(), 1);
-  if (b.rank() == 1)
-    bShape.push_back(1);
-  const int64_t m = aShape[aShape.size() - 2], k = aShape.back();
-  const int64_t n = bShape.back();
-  if (bShape[bShape.size() - 2] != k)
-    return opError(op, "inner dimensions differ: " + shapeToString(a.shape) +
-                           " x " + shapeToString(b.shape));
-  Shape aBatch(aShape.begin(), aShape.end() - 2);
-  Shape bBatch(bShape.begin(), bShape.end() - 2);
-  std::optional<Shape> batch = broadcastShapes({&aBatch, &bBatch});
-  if (!batch)
-    return opError(op, "batch dims of " + shapeToString(a.shape) + " and " +
-                           shapeToString(b.shape) + " do not broadcast");
-  Shape expected = *batch;
-  if (a.rank() > 1)
-    expected.push_back(m);
-  if (b.rank() > 1)
-    expected.push_back(n);
-  if (Status s = checkShape(op, "output", o.shape, expected); !s)
-    return s;
-  if (!fitsBlas({m, n, k}))
-    return opError(op, "matrix dimensions exceed the BLAS int range");
+  const int64_t m = dims.m, n = dims.n, k = dims.k;
+  const Shape &aBatch = dims.aBatch, &bBatch = dims.bBatch;
+  const std::optional<Shape> batch = dims.batch;
 
   return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -129,35 +180,13 @@ Status gemmKernel(const std::vector<TensorRef> &inputs,
     return s;
   const TensorRef &a = inputs[0], &b = inputs[1], &o = outputs[0];
   const TensorRef *c = inputs.size() == 3 ? &inputs[2] : nullptr;
-  if (Status s = checkDType(op, "b", b.dtype, a.dtype); !s)
+  GemmDims dims;
+  if (Status s = resolveGemm(op, inputs, o, attrs, dims); !s)
     return s;
-  if (c)
-    if (Status s = checkDType(op, "c", c->dtype, a.dtype); !s)
-      return s;
-  if (Status s = checkDType(op, "output", o.dtype, a.dtype); !s)
-    return s;
-  if (a.rank() != 2 || b.rank() != 2)
-    return opError(op, "a and b must have rank 2");
-  const bool transA = attrs.getInt("trans_a", 0) != 0;
-  const bool transB = attrs.getInt("trans_b", 0) != 0;
-  const double alpha = attrs.getFloat("alpha", 1.0);
-  const double beta = attrs.getFloat("beta", 1.0);
-  const int64_t m = transA ? a.shape[1] : a.shape[0];
-  const int64_t k = transA ? a.shape[0] : a.shape[1];
-  const int64_t kb = transB ? b.shape[1] : b.shape[0];
-  const int64_t n = transB ? b.shape[0] : b.shape[1];
-  if (k != kb)
-    return opError(op, "inner dimensions differ: op(a) is " +
-                           std::to_string(m) + "x" + std::to_string(k) +
-                           ", op(b) is " + std::to_string(kb) + "x" +
-                           std::to_string(n));
-  if (Status s = checkShape(op, "output", o.shape, {m, n}); !s)
-    return s;
-  if (c && !broadcastsTo(c->shape, o.shape))
-    return opError(op, "c of shape " + shapeToString(c->shape) +
-                           " does not broadcast to " + shapeToString(o.shape));
-  if (!fitsBlas({m, n, k}))
-    return opError(op, "matrix dimensions exceed the BLAS int range");
+  const int64_t m = dims.m, n = dims.n, k = dims.k;
+  const bool transA = dims.transA, transB = dims.transB;
+  const double alpha = dims.alpha, beta = dims.beta;
+  (void)m;
 
   return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);

@@ -38,5 +38,25 @@ Status resolveSlice(const char *op, const AttrMap &attrs, const Shape &big, cons
 Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale,
                     const TensorRef &out, int64_t &rows, int64_t &n);
 
+/// matmul(a, b) -> o with ONNX MatMul's shapes (a 1-D a is a row, a 1-D b a
+/// column, the added dim dropped; batch dims broadcast), all of a's dtype,
+/// the matrix dims within BLAS's int.
+struct MatMulDims {
+  int64_t m = 0, n = 0, k = 0;
+  Shape batch, aBatch, bBatch; // the result's batch dims, and each operand's
+};
+Status resolveMatMul(const char *op, const TensorRef &a, const TensorRef &b, const TensorRef &o,
+                     MatMulDims &dims);
+
+/// gemm(a, b[, c]) {alpha, beta, trans_a, trans_b} -> o = alpha op(a) op(b)
+/// + beta c, a and b 2-D, c broadcast to o [m, n], all of a's dtype.
+struct GemmDims {
+  int64_t m = 0, n = 0, k = 0;
+  bool transA = false, transB = false;
+  double alpha = 1, beta = 1;
+};
+Status resolveGemm(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
+                   const AttrMap &attrs, GemmDims &dims);
+
 } // namespace cpu
 } // namespace longctx

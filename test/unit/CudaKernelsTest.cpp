@@ -107,6 +107,31 @@ TEST(CudaKernels, SoftmaxMatchesCpu) {
   }
 }
 
+TEST(CudaKernels, MatMulAndGemmMatchCpu) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  Tensor a = randomTensor<float>({2, 3, 17, 9}, -1, 1, 20);
+  Tensor shared = randomTensor<float>({9, 11}, -1, 1, 21);    // one b: folded into M
+  Tensor batched = randomTensor<float>({2, 3, 9, 11}, -1, 1, 22); // strided batch
+  Tensor broadcast = randomTensor<float>({3, 9, 11}, -1, 1, 23);  // batch broadcast
+  Tensor row = randomTensor<float>({9}, -1, 1, 24);               // 1-D b
+  expectTwins("matmul", {&a, &shared}, {{2, 3, 17, 11}}, AttrMap(), 1e-5);
+  expectTwins("matmul", {&a, &batched}, {{2, 3, 17, 11}}, AttrMap(), 1e-5);
+  expectTwins("matmul", {&a, &broadcast}, {{2, 3, 17, 11}}, AttrMap(), 1e-5);
+  expectTwins("matmul", {&a, &row}, {{2, 3, 17}}, AttrMap(), 1e-5);
+  Tensor x = randomTensor<float>({13, 7}, -1, 1, 25), w = randomTensor<float>({5, 7}, -1, 1, 26);
+  Tensor bias = randomTensor<float>({5}, -1, 1, 27);
+  AttrMap attrs;
+  attrs.set("trans_b", int64_t(1));
+  attrs.set("alpha", 0.5);
+  attrs.set("beta", 2.0);
+  expectTwins("gemm", {&x, &w, &bias}, {{13, 5}}, attrs, 1e-5);
+  attrs.set("trans_b", int64_t(0));
+  attrs.set("trans_a", int64_t(1));
+  Tensor xt = randomTensor<float>({7, 13}, -1, 1, 28), v = randomTensor<float>({7, 5}, -1, 1, 29);
+  expectTwins("gemm", {&xt, &v}, {{13, 5}}, attrs, 1e-5);
+}
+
 TEST(CudaKernels, ReductionsMatchCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

@@ -2,6 +2,7 @@
 #include "runtime/Executor.h"
 #include "runtime/Npy.h"
 #include "runtime/cuda/CudaDevice.h"
+#include "runtime/cuda/CudaExecutor.h"
 #include "runtime/training/ModelExport.h"
 #include "runtime/training/TrainingLoop.h"
 #include "tools/common/StandardFlags.h"
@@ -237,6 +238,16 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
 
 } // namespace
 
+/// The device memory the driver counts against the plan's.
+static void printDeviceMemory(const CudaExecutor &gpu) {
+  const double measured = double(gpu.allocatedBytes()), planned = double(gpu.plannedBytes());
+  std::fprintf(stderr,
+               "longctx-run: %s: device memory %.2f MiB measured, %.2f MiB planned (%+.1f%%: "
+               "cuBLAS workspace and kernel scratch are not planned)\n",
+               gpu.deviceName().c_str(), measured / (1 << 20), planned / (1 << 20),
+               planned > 0 ? 100 * (measured - planned) / planned : 0.0);
+}
+
 int main(int argc, char **argv) {
   if (answerHelpOrVersion(argc, argv, "longctx-run", kHelp))
     return 0;
@@ -259,8 +270,6 @@ int main(int argc, char **argv) {
     CudaDevices devices = probeCudaDevices();
     if (devices.names.empty())
       return fail("no CUDA device: use --device cpu (" + devices.whyNone + ")");
-    return fail("found " + devices.names.front() +
-                ", but this artifact has no CUDA code: the CUDA backend is not built yet; use --device cpu");
   }
 #ifdef _OPENMP
   if (options.threads)
@@ -277,14 +286,25 @@ int main(int argc, char **argv) {
                                        : readArtifact(options.artifact);
   if (!artifact)
     return fail(artifact.status().message());
-  Result<CpuExecutor> executor = CpuExecutor::create(std::move(*artifact));
-  if (!executor)
-    return fail(options.artifact + ": " + executor.status().message());
+  std::unique_ptr<Executor> executor;
+  CudaExecutor *gpu = nullptr;
+  if (options.device == "cuda") {
+    Result<std::unique_ptr<CudaExecutor>> created = CudaExecutor::create(std::move(*artifact));
+    if (!created)
+      return fail(options.artifact + ": " + created.status().message());
+    gpu = created->get();
+    executor = std::move(*created);
+  } else {
+    Result<CpuExecutor> created = CpuExecutor::create(std::move(*artifact));
+    if (!created)
+      return fail(options.artifact + ": " + created.status().message());
+    executor = std::make_unique<CpuExecutor>(std::move(*created));
+  }
   const Manifest &m = executor->manifest();
   executor->setProfiling(options.profile);
   // Printed however the run ends (training returns early).
   struct ProfilePrinter {
-    CpuExecutor &exec;
+    Executor &exec;
     ~ProfilePrinter() {
       std::vector<std::pair<double, std::string>> rows;
       double total = 0;
@@ -361,6 +381,8 @@ int main(int argc, char **argv) {
                  "longctx-run: %lld steps in %.2f s, loss %.4f -> %.4f (mean of the last %d: %.4f)\n",
                  (long long)summary->steps, summary->seconds, summary->firstLoss, summary->lastLoss,
                  int(std::min<int64_t>(20, summary->steps)), summary->tailLoss);
+    if (gpu)
+      printDeviceMemory(*gpu);
     return 0;
   }
   if (!options.dumpGrads.empty() || !options.data.empty() || !options.save.empty() ||
@@ -388,12 +410,17 @@ int main(int argc, char **argv) {
         if (c == '/')
           c = '_';
       std::string path = (fs::path(options.outputs) / (file + ".npy")).string();
-      if (Status s = writeNpy(path, executor->tensor(id)); !s)
+      Result<TensorRef> value = executor->read(id);
+      if (!value)
+        return fail(value.status().message());
+      if (Status s = writeNpy(path, *value); !s)
         return fail(s.message());
     }
   }
   std::fprintf(stderr, "longctx-run: %zu steps, %.3f ms per run, arena %.2f MiB\n",
                m.schedule.size(), 1e3 * totalSeconds / runs,
                double(executor->arenaBytes()) / (1 << 20));
+  if (gpu)
+    printDeviceMemory(*gpu);
   return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <string_view>
 #include <vector>
 
 namespace longctx {
@@ -28,6 +29,10 @@ void addElementwiseKernels(CudaKernelTable &table);
 void addSoftmaxKernels(CudaKernelTable &table);
 void addReductionKernels(CudaKernelTable &table);
 void addLayoutKernels(CudaKernelTable &table);
+void addMatMulKernels(CudaKernelTable &table);
+
+/// The entry of `op`, or null.
+const CudaKernelEntry *findCudaKernel(std::string_view op);
 
 } // namespace cuda
 } // namespace longctx

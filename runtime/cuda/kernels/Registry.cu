@@ -16,6 +16,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addSoftmaxKernels(t);
     cuda::addReductionKernels(t);
     cuda::addLayoutKernels(t);
+    cuda::addMatMulKernels(t);
     return t;
   }();
   return t;
@@ -29,11 +30,17 @@ Status cudaError(cudaError_t err, const std::string &what) {
 
 } // namespace
 
-Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
-                     const std::vector<TensorRef> &outputs, const AttrMap &attrs, void *stream) {
+const cuda::CudaKernelEntry *cuda::findCudaKernel(std::string_view op) {
   for (const cuda::CudaKernelEntry &e : table())
     if (op == e.name)
-      return e.fn(inputs, outputs, attrs, static_cast<cudaStream_t>(stream));
+      return &e;
+  return nullptr;
+}
+
+Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
+                     const std::vector<TensorRef> &outputs, const AttrMap &attrs, void *stream) {
+  if (const cuda::CudaKernelEntry *e = cuda::findCudaKernel(op))
+    return e->fn(inputs, outputs, attrs, static_cast<cudaStream_t>(stream));
   return Status::error("no CUDA kernel for '" + std::string(op) + "'");
 }
 

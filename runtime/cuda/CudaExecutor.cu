@@ -1,0 +1,392 @@
+//===- CudaExecutor.cu - Runs an artifact's schedule on a GPU --------------===//
+#include "runtime/cuda/CudaExecutor.h"
+#include "runtime/cuda/CudaDevice.h"
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+
+namespace longctx {
+namespace {
+
+Status cudaCheck(cudaError_t err, const std::string &what) {
+  if (err == cudaSuccess)
+    return Status();
+  return Status::error(what + ": " + cudaGetErrorString(err));
+}
+
+/// "sm_90" -> 90; 0 when malformed.
+int archNumber(const std::string &arch) {
+  return arch.rfind("sm_", 0) == 0 ? std::atoi(arch.c_str() + 3) : 0;
+}
+
+/// Launch size of a generated fused kernel (a 64-bit grid-stride loop).
+constexpr unsigned kFusedThreads = 256;
+
+} // namespace
+
+struct CudaExecutor::State {
+  Artifact artifact;
+  std::string deviceName;
+  int arch = 0;
+  void *arena = nullptr, *data = nullptr, *optimizerState = nullptr;
+  std::vector<TensorRef> refs; // device memory
+  struct Step {
+    const cuda::CudaKernelEntry *kernel = nullptr;
+    cudaKernel_t fused = nullptr; // a generated kernel (fused_elementwise)
+    std::vector<TensorRef> inputs, outputs;
+  };
+  std::vector<Step> steps;
+  struct Group {
+    size_t begin = 0, end = 0;
+    std::vector<std::vector<size_t>> workers;
+  };
+  std::vector<Group> groups;
+  cudaStream_t main = nullptr;
+  std::vector<cudaStream_t> workerStreams;
+  cudaEvent_t fork = nullptr;
+  std::vector<cudaEvent_t> joins;
+  std::vector<cudaLibrary_t> libraries;
+  std::vector<std::unique_ptr<Tensor>> mirrors; // host copies for read()
+  std::vector<bool> fresh;                      // mirror matches the device
+  size_t baselineUsed = 0;
+  uint64_t peakUsed = 0;
+  bool syncEachStep = false; // LONGCTX_CUDA_SYNC=1: find the step that faults
+
+  ~State() {
+    if (main)
+      cudaStreamSynchronize(main);
+    for (cudaStream_t s : workerStreams)
+      cudaStreamDestroy(s);
+    for (cudaEvent_t e : joins)
+      cudaEventDestroy(e);
+    if (fork)
+      cudaEventDestroy(fork);
+    if (main)
+      cudaStreamDestroy(main);
+    for (cudaLibrary_t lib : libraries)
+      cudaLibraryUnload(lib);
+    for (void *p : {arena, data, optimizerState})
+      if (p)
+        cudaFree(p);
+  }
+
+  Status launch(size_t i, cudaStream_t stream) {
+    const StepDesc &desc = artifact.manifest.schedule[i];
+    const Step &step = steps[i];
+    Status s;
+    if (step.fused) {
+      std::vector<void *> pointers;
+      for (const TensorRef &t : step.inputs)
+        pointers.push_back(t.data);
+      pointers.push_back(step.outputs[0].data);
+      long long n = step.outputs[0].numElements();
+      std::vector<void *> args;
+      for (void *&p : pointers)
+        args.push_back(&p);
+      args.push_back(&n);
+      const unsigned blocks =
+          unsigned(std::clamp<long long>((n + kFusedThreads - 1) / kFusedThreads, 1, 65535 * 8));
+      s = cudaCheck(cudaLaunchKernel(reinterpret_cast<const void *>(step.fused), dim3(blocks),
+                                     dim3(kFusedThreads), args.data(), 0, stream),
+                    "launch of " + desc.attrs.getString("cuda_kernel"));
+    } else {
+      s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream);
+    }
+    if (s && syncEachStep)
+      s = cudaCheck(cudaStreamSynchronize(stream), "after the step");
+    if (!s)
+      return Status::error("step " + std::to_string(i) + " (" + desc.op + " from '" +
+                           desc.location + "'): " + s.message());
+    return Status();
+  }
+};
+
+CudaExecutor::CudaExecutor() : state_(std::make_unique<State>()) {}
+CudaExecutor::~CudaExecutor() = default;
+
+Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
+  CudaDevices devices = probeCudaDevices();
+  if (devices.names.empty())
+    return Status::error("no CUDA device: use --device cpu (" + devices.whyNone + ")");
+  std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
+  State &st = *exec->state_;
+  st.artifact = std::move(artifact);
+  const Manifest &m = st.artifact.manifest;
+  if (Status s = cudaCheck(cudaSetDevice(0), "cudaSetDevice"); !s)
+    return s;
+  cudaDeviceProp prop{};
+  if (Status s = cudaCheck(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties"); !s)
+    return s;
+  st.arch = prop.major * 10 + prop.minor;
+  st.deviceName = std::string(prop.name) + " (sm_" + std::to_string(st.arch) + ")";
+  st.syncEachStep = std::getenv("LONGCTX_CUDA_SYNC") && std::string(std::getenv("LONGCTX_CUDA_SYNC")) == "1";
+
+  // Every step's kernel, or all that are missing at once.
+  auto fusedKernel = [&](const StepDesc &step) -> const DeviceKernel * {
+    const std::string name = step.attrs.getString("cuda_kernel");
+    const DeviceKernel *best = nullptr;
+    for (const DeviceKernel &k : m.kernels) // PTX runs on its arch and newer
+      if (k.name == name && archNumber(k.arch) <= st.arch &&
+          (!best || archNumber(k.arch) > archNumber(best->arch)))
+        best = &k;
+    return best;
+  };
+  std::set<std::string> missing;
+  for (const StepDesc &step : m.schedule) {
+    if (step.op == "fused_elementwise") {
+      if (step.attrs.getString("cuda_kernel").empty())
+        missing.insert("fused_elementwise (compile with --device cuda)");
+      else if (!fusedKernel(step))
+        missing.insert("fused_elementwise (no PTX for sm_" + std::to_string(st.arch) +
+                       " or older: compile with --cuda-arch sm_" + std::to_string(st.arch) + ")");
+    } else if (!cuda::findCudaKernel(step.op)) {
+      missing.insert(step.op);
+    }
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string &op : missing)
+      list += (list.empty() ? "" : ", ") + op;
+    return Status::error("the CUDA backend has no kernel yet for: " + list + "; use --device cpu");
+  }
+
+  size_t freeBytes = 0, totalBytes = 0;
+  if (Status s = cudaCheck(cudaMemGetInfo(&freeBytes, &totalBytes), "cudaMemGetInfo"); !s)
+    return s;
+  st.baselineUsed = totalBytes - freeBytes;
+  const uint64_t dataBytes = uint64_t(st.artifact.data->bytes());
+  auto allocate = [&](void **p, uint64_t bytes, const char *what) {
+    return cudaCheck(cudaMalloc(p, std::max<uint64_t>(bytes, 1)),
+                     std::string("cannot allocate the ") + std::to_string(bytes) + "-byte " + what +
+                         " on " + st.deviceName);
+  };
+  if (Status s = allocate(&st.arena, m.arenaBytes, "arena"); !s)
+    return s;
+  if (Status s = allocate(&st.data, dataBytes, "weights"); !s)
+    return s;
+  if (Status s = allocate(&st.optimizerState, m.stateBytes, "optimizer state"); !s)
+    return s;
+  if (Status s = cudaCheck(cudaMemcpy(st.data, st.artifact.data->data(), dataBytes,
+                                      cudaMemcpyHostToDevice),
+                           "uploading the weights");
+      !s)
+    return s;
+  if (Status s = cudaCheck(cudaMemset(st.optimizerState, 0, std::max<uint64_t>(m.stateBytes, 1)),
+                           "zeroing the optimizer state");
+      !s)
+    return s;
+  if (Status s = cudaCheck(cudaMemset(st.arena, 0, std::max<uint64_t>(m.arenaBytes, 1)),
+                           "zeroing the arena");
+      !s)
+    return s;
+  for (const TensorDesc &t : m.tensors) {
+    void *base = t.kind == TensorKind::Weight || t.kind == TensorKind::Constant ? st.data
+                 : t.kind == TensorKind::State                                  ? st.optimizerState
+                                                                                : st.arena;
+    st.refs.push_back({t.dtype, t.shape, static_cast<uint8_t *>(base) + t.offset});
+  }
+  st.mirrors.resize(m.tensors.size());
+  st.fresh.assign(m.tensors.size(), false);
+
+  // Generated kernels: each library loaded once, from the PTX of the newest
+  // architecture the device runs.
+  std::map<std::string, cudaKernel_t> loaded;
+  for (const StepDesc &step : m.schedule) {
+    State::Step bound;
+    for (int64_t id : step.inputs)
+      bound.inputs.push_back(st.refs[size_t(id)]);
+    for (int64_t id : step.outputs)
+      bound.outputs.push_back(st.refs[size_t(id)]);
+    if (step.op == "fused_elementwise") {
+      const DeviceKernel *k = fusedKernel(step);
+      auto it = loaded.find(k->name);
+      if (it == loaded.end()) {
+        cudaLibrary_t lib = nullptr;
+        if (Status s = cudaCheck(cudaLibraryLoadData(&lib, k->ptx.c_str(), nullptr, nullptr, 0,
+                                                     nullptr, nullptr, 0),
+                                 "loading the PTX of " + k->name + " (" + k->arch + ")");
+            !s)
+          return s;
+        st.libraries.push_back(lib);
+        cudaKernel_t kernel = nullptr;
+        if (Status s = cudaCheck(cudaLibraryGetKernel(&kernel, lib, k->entry.c_str()),
+                                 "finding " + k->entry + " in its PTX");
+            !s)
+          return s;
+        it = loaded.emplace(k->name, kernel).first;
+      }
+      bound.fused = it->second;
+      if (bound.outputs.size() != 1)
+        return Status::error("fused step " + k->name + " must have one output");
+    } else {
+      bound.kernel = cuda::findCudaKernel(step.op);
+    }
+    st.steps.push_back(std::move(bound));
+  }
+
+  // Streams: one for the schedule, one per worker of the widest group.
+  if (Status s = cudaCheck(cudaStreamCreateWithFlags(&st.main, cudaStreamNonBlocking),
+                           "cudaStreamCreate");
+      !s)
+    return s;
+  size_t widest = 0;
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    const StepDesc &step = m.schedule[i];
+    if (step.group < 0)
+      continue;
+    if (st.groups.empty() || st.groups.back().end != i ||
+        m.schedule[st.groups.back().begin].group != step.group)
+      st.groups.push_back({i, i, {}});
+    State::Group &g = st.groups.back();
+    g.end = i + 1;
+    if (size_t(step.worker) >= g.workers.size())
+      g.workers.resize(size_t(step.worker) + 1);
+    g.workers[size_t(step.worker)].push_back(i);
+    widest = std::max(widest, g.workers.size());
+  }
+  if (widest) {
+    if (Status s = cudaCheck(cudaEventCreateWithFlags(&st.fork, cudaEventDisableTiming),
+                             "cudaEventCreate");
+        !s)
+      return s;
+    st.workerStreams.resize(widest);
+    st.joins.resize(widest);
+    for (size_t w = 0; w < widest; ++w) {
+      if (Status s = cudaCheck(cudaStreamCreateWithFlags(&st.workerStreams[w],
+                                                         cudaStreamNonBlocking),
+                               "cudaStreamCreate");
+          !s)
+        return s;
+      if (Status s = cudaCheck(cudaEventCreateWithFlags(&st.joins[w], cudaEventDisableTiming),
+                               "cudaEventCreate");
+          !s)
+        return s;
+    }
+  }
+  return Result<std::unique_ptr<CudaExecutor>>(std::move(exec));
+}
+
+const Artifact &CudaExecutor::artifact() const { return state_->artifact; }
+
+const std::string &CudaExecutor::deviceName() const { return state_->deviceName; }
+
+Status CudaExecutor::setInput(const std::string &name, const TensorRef &value) {
+  const Manifest &m = manifest();
+  for (int64_t id : m.inputs) {
+    const TensorDesc &t = m.tensors[size_t(id)];
+    if (t.name != name)
+      continue;
+    if (t.dtype != value.dtype || t.shape != value.shape)
+      return Status::error("input '" + name + "' expects " + dtypeName(t.dtype) + " " +
+                           shapeToString(t.shape) + ", got " + dtypeName(value.dtype) + " " +
+                           shapeToString(value.shape));
+    return write(id, value.data);
+  }
+  std::string names;
+  for (int64_t id : m.inputs)
+    names += (names.empty() ? "" : ", ") + m.tensors[size_t(id)].name;
+  return Status::error("the model has no input '" + name + "' (inputs: " + names + ")");
+}
+
+Status CudaExecutor::run() {
+  State &st = *state_;
+  const Manifest &m = manifest();
+  std::fill(st.fresh.begin(), st.fresh.end(), false);
+  auto timed = [&](size_t i, cudaStream_t stream) -> Status {
+    if (!profiling_)
+      return st.launch(i, stream);
+    auto start = std::chrono::steady_clock::now();
+    Status s = st.launch(i, stream);
+    if (s)
+      s = cudaCheck(cudaStreamSynchronize(stream), "profiling sync");
+    auto &[seconds, launches] = profile_[m.schedule[i].op];
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++launches;
+    return s;
+  };
+  auto group = st.groups.begin();
+  for (size_t i = 0; i < st.steps.size();) {
+    if (group != st.groups.end() && group->begin == i) {
+      // Workers fork from the schedule's stream and join back into it.
+      if (Status s = cudaCheck(cudaEventRecord(st.fork, st.main), "fork"); !s)
+        return s;
+      for (size_t w = 0; w < group->workers.size(); ++w) {
+        cudaStream_t stream = st.workerStreams[w];
+        if (Status s = cudaCheck(cudaStreamWaitEvent(stream, st.fork, 0), "fork"); !s)
+          return s;
+        for (size_t step : group->workers[w])
+          if (Status s = timed(step, stream); !s)
+            return s;
+        if (Status s = cudaCheck(cudaEventRecord(st.joins[w], stream), "join"); !s)
+          return s;
+        if (Status s = cudaCheck(cudaStreamWaitEvent(st.main, st.joins[w], 0), "join"); !s)
+          return s;
+      }
+      i = group->end;
+      ++group;
+      continue;
+    }
+    if (Status s = timed(i++, st.main); !s)
+      return s;
+  }
+  if (Status s = cudaCheck(cudaStreamSynchronize(st.main),
+                           "the step failed on the device (rerun with LONGCTX_CUDA_SYNC=1 to "
+                           "find the kernel)");
+      !s)
+    return s;
+  size_t freeBytes = 0, totalBytes = 0;
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess)
+    st.peakUsed = std::max<uint64_t>(st.peakUsed, totalBytes - freeBytes - st.baselineUsed);
+  return Status();
+}
+
+Result<TensorRef> CudaExecutor::read(int64_t id) {
+  State &st = *state_;
+  if (id < 0 || size_t(id) >= st.refs.size())
+    return Status::error("no tensor " + std::to_string(id));
+  const TensorRef &device = st.refs[size_t(id)];
+  std::unique_ptr<Tensor> &mirror = st.mirrors[size_t(id)];
+  if (!mirror)
+    mirror = std::make_unique<Tensor>(device.dtype, device.shape);
+  if (!st.fresh[size_t(id)]) {
+    if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "sync"); !s)
+      return s;
+    if (Status s = cudaCheck(cudaMemcpy(mirror->data(), device.data, device.bytes(),
+                                        cudaMemcpyDeviceToHost),
+                             "reading '" + manifest().tensors[size_t(id)].name + "'");
+        !s)
+      return s;
+    st.fresh[size_t(id)] = true;
+  }
+  return mirror->ref();
+}
+
+Status CudaExecutor::write(int64_t id, const void *host) {
+  State &st = *state_;
+  if (id < 0 || size_t(id) >= st.refs.size())
+    return Status::error("no tensor " + std::to_string(id));
+  st.fresh[size_t(id)] = false;
+  if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "sync"); !s)
+    return s;
+  return cudaCheck(cudaMemcpy(st.refs[size_t(id)].data, host, st.refs[size_t(id)].bytes(),
+                              cudaMemcpyHostToDevice),
+                   "writing '" + manifest().tensors[size_t(id)].name + "'");
+}
+
+uint64_t CudaExecutor::allocatedBytes() const {
+  return std::max(state_->peakUsed, plannedBytes());
+}
+
+uint64_t CudaExecutor::plannedBytes() const {
+  const Manifest &m = manifest();
+  return m.arenaBytes + uint64_t(state_->artifact.data->bytes()) + m.stateBytes;
+}
+
+} // namespace longctx

@@ -1,0 +1,46 @@
+//===- CudaExecutor.h - Runs an artifact's schedule on a GPU ----*- C++ -*-===//
+//
+// The CUDA backend: the planned arena allocated once on the device, weights
+// and constants uploaded once, optimizer state zeroed there; every step a
+// CUDA kernel (the CPU kernels' twins, cuBLAS for GEMMs, the artifact's
+// generated PTX for fused chains) launched on one stream, the workers of a
+// parallel group on their own streams between two events. No CUDA header
+// here: the runner includes it whether or not CUDA was built.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "runtime/Executor.h"
+
+#include <memory>
+
+namespace longctx {
+
+class CudaExecutor : public Executor {
+public:
+  /// Fails without a device ("no CUDA device: use --device cpu"), when the
+  /// artifact needs kernels this runtime has no CUDA code for (all listed),
+  /// or when device memory runs out.
+  static Result<std::unique_ptr<CudaExecutor>> create(Artifact artifact);
+  ~CudaExecutor() override;
+
+  const Artifact &artifact() const override;
+  Status setInput(const std::string &name, const TensorRef &value) override;
+  Status run() override;
+  Result<TensorRef> read(int64_t id) override;
+  Status write(int64_t id, const void *host) override;
+  /// Device memory in use since load (the driver's count, largest seen
+  /// after a run): arena, weights, state, cuBLAS and kernel scratch.
+  uint64_t allocatedBytes() const override;
+  /// What the plan says the device holds: arena + weights + state.
+  uint64_t plannedBytes() const;
+  /// "NVIDIA H200 (sm_90)".
+  const std::string &deviceName() const;
+
+private:
+  CudaExecutor();
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+} // namespace longctx
