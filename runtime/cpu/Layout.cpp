@@ -289,36 +289,12 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   if (Status s = checkArity(op, inputs, 1, SIZE_MAX, outputs); !s)
     return s;
   const TensorRef &o = outputs[0];
-  const int64_t rank = o.rank();
-  const int64_t axis = attrs.getInt("axis", 0);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) +
-                           " out of range for rank " + std::to_string(rank));
-  int64_t axisTotal = 0;
-  for (const TensorRef &x : inputs) {
-    if (Status s = checkDType(op, "input", x.dtype, o.dtype); !s)
-      return s;
-    bool match = x.rank() == rank;
-    for (int64_t d = 0; match && d < rank; ++d)
-      match = d == axis || x.shape[d] == o.shape[d];
-    if (!match)
-      return opError(op, "input of shape " + shapeToString(x.shape) +
-                             " does not fit output " + shapeToString(o.shape) +
-                             " along axis " + std::to_string(axis));
-    axisTotal += x.shape[axis];
-  }
-  if (axisTotal != o.shape[axis])
-    return opError(op, "inputs add up to " + std::to_string(axisTotal) +
-                           " along axis " + std::to_string(axis) +
-                           ", output has " + std::to_string(o.shape[axis]));
+  int64_t outer = 0, inner = 0;
+  if (Status s = resolveConcat(op, inputs, o, attrs, outer, inner); !s)
+    return s;
   if (o.numElements() == 0)
     return Status();
-  const int64_t esize = int64_t(dtypeSize(o.dtype));
-  int64_t outer = 1, inner = esize;
-  for (int64_t d = 0; d < axis; ++d)
-    outer *= o.shape[d];
-  for (int64_t d = axis + 1; d < rank; ++d)
-    inner *= o.shape[d];
+  const int64_t axis = attrs.getInt("axis", 0);
   const int64_t outRow = o.shape[axis] * inner;
   char *dst = static_cast<char *>(o.data);
   // Each output row [axis..] is the inputs' rows laid end to end.
@@ -337,38 +313,14 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   return Status();
 }
 
-/// data viewed as [outer, axisLen, inner] around gather's axis; the gathered
-/// tensor is [outer, numIdx, inner].
-struct GatherView {
-  int64_t outer = 1, axisLen = 1, inner = 1, numIdx = 0;
-};
-
-/// Checks gather(data, indices) {axis} -> gathered, shared by gather and its
-/// adjoint scatter_add (which maps the gathered shape back to data's), and
-/// validates every index so the data loops cannot fail halfway.
-Status resolveGather(const char *op, const Shape &data,
-                     const TensorRef &indices, const Shape &gathered,
-                     const char *gatheredName, const AttrMap &attrs,
+/// Checks gather(data, indices) {axis} -> gathered (the shapes, shared with
+/// the CUDA twins) and validates every index, so the data loops cannot fail
+/// halfway.
+Status resolveGather(const char *op, const Shape &data, const TensorRef &indices,
+                     const Shape &gathered, const char *gatheredName, const AttrMap &attrs,
                      GatherView &view) {
-  if (Status s = checkIndexDType(op, "indices", indices); !s)
+  if (Status s = resolveGatherShape(op, data, indices, gathered, gatheredName, attrs, view); !s)
     return s;
-  const int64_t rank = int64_t(data.size());
-  const int64_t axis = attrs.getInt("axis", 0);
-  if (axis < 0 || axis >= rank)
-    return opError(op, "axis " + std::to_string(axis) +
-                           " out of range for rank " + std::to_string(rank));
-  Shape expected(data.begin(), data.begin() + axis);
-  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
-  expected.insert(expected.end(), data.begin() + axis + 1, data.end());
-  if (Status s = checkShape(op, gatheredName, gathered, expected); !s)
-    return s;
-  view.axisLen = data[axis];
-  view.numIdx = indices.numElements();
-  view.outer = view.inner = 1;
-  for (int64_t d = 0; d < axis; ++d)
-    view.outer *= data[d];
-  for (int64_t d = axis + 1; d < rank; ++d)
-    view.inner *= data[d];
   for (int64_t i = 0; i < view.numIdx; ++i) {
     int64_t v = indexAt(indices, i);
     if (v < -view.axisLen || v >= view.axisLen)
@@ -617,6 +569,64 @@ void addLayoutKernels(KernelTable &table) {
                                 {"range", rangeKernel},
                                 {"fill", fillKernel},
                             });
+}
+
+Status resolveGatherShape(const char *op, const Shape &data, const TensorRef &indices,
+                          const Shape &gathered, const char *gatheredName, const AttrMap &attrs,
+                          GatherView &view) {
+  if (Status s = checkIndexDType(op, "indices", indices); !s)
+    return s;
+  const int64_t rank = int64_t(data.size());
+  const int64_t axis = attrs.getInt("axis", 0);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
+  Shape expected(data.begin(), data.begin() + axis);
+  expected.insert(expected.end(), indices.shape.begin(), indices.shape.end());
+  expected.insert(expected.end(), data.begin() + axis + 1, data.end());
+  if (Status s = checkShape(op, gatheredName, gathered, expected); !s)
+    return s;
+  view.axisLen = data[axis];
+  view.numIdx = indices.numElements();
+  view.outer = view.inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    view.outer *= data[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    view.inner *= data[d];
+  return Status();
+}
+
+Status resolveConcat(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
+                     const AttrMap &attrs, int64_t &outer, int64_t &innerBytes) {
+  const int64_t rank = o.rank();
+  const int64_t axis = attrs.getInt("axis", 0);
+  if (axis < 0 || axis >= rank)
+    return opError(op, "axis " + std::to_string(axis) +
+                           " out of range for rank " + std::to_string(rank));
+  int64_t axisTotal = 0;
+  for (const TensorRef &x : inputs) {
+    if (Status s = checkDType(op, "input", x.dtype, o.dtype); !s)
+      return s;
+    bool match = x.rank() == rank;
+    for (int64_t d = 0; match && d < rank; ++d)
+      match = d == axis || x.shape[d] == o.shape[d];
+    if (!match)
+      return opError(op, "input of shape " + shapeToString(x.shape) +
+                             " does not fit output " + shapeToString(o.shape) +
+                             " along axis " + std::to_string(axis));
+    axisTotal += x.shape[axis];
+  }
+  if (axisTotal != o.shape[axis])
+    return opError(op, "inputs add up to " + std::to_string(axisTotal) +
+                           " along axis " + std::to_string(axis) +
+                           ", output has " + std::to_string(o.shape[axis]));
+  outer = 1;
+  innerBytes = int64_t(dtypeSize(o.dtype));
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= o.shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d)
+    innerBytes *= o.shape[d];
+  return Status();
 }
 
 } // namespace cpu

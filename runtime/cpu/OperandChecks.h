@@ -58,5 +58,22 @@ struct GemmDims {
 Status resolveGemm(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
                    const AttrMap &attrs, GemmDims &dims);
 
+/// gather(data, indices) {axis} -> gathered and its adjoint scatter_add:
+/// data viewed as [outer, axisLen, inner] around the axis, the gathered
+/// tensor as [outer, numIdx, inner]. Checks shapes and the index dtype; the
+/// indices' values are the caller's to check (the CPU before it runs, CUDA
+/// on the device).
+struct GatherView {
+  int64_t outer = 1, axisLen = 1, inner = 1, numIdx = 0;
+};
+Status resolveGatherShape(const char *op, const Shape &data, const TensorRef &indices,
+                          const Shape &gathered, const char *gatheredName, const AttrMap &attrs,
+                          GatherView &view);
+
+/// concat(x0, x1, ...) {axis} -> o: the inputs agree with o but along the
+/// axis, where they add up to it; o viewed as [outer, ..., innerBytes].
+Status resolveConcat(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
+                     const AttrMap &attrs, int64_t &outer, int64_t &innerBytes);
+
 } // namespace cpu
 } // namespace longctx

@@ -37,7 +37,11 @@ void expectTwins(const char *op, const std::vector<const Tensor *> &inputs,
   std::vector<const Tensor *> cpuOutPtrs;
   for (Tensor &t : cpuOut)
     cpuOutPtrs.push_back(&t);
-  ASSERT_TRUE(runMulti(op, inputs, cpuOutPtrs, attrs).ok());
+  Status cpu = runMulti(op, inputs, cpuOutPtrs, attrs);
+  ASSERT_TRUE(cpu.ok()) << op << " on the CPU: " << cpu.message();
+  // The inputs are checked on the CPU everywhere; the twin needs a GPU.
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
 
   std::vector<DeviceBuffer> deviceIn(inputs.size()), deviceOut(outputShapes.size());
   std::vector<TensorRef> inRefs, outRefs;
@@ -108,8 +112,6 @@ TEST(CudaKernels, SoftmaxMatchesCpu) {
 }
 
 TEST(CudaKernels, MatMulAndGemmMatchCpu) {
-  if (std::string why = noDevice(); !why.empty())
-    GTEST_SKIP() << "no CUDA device: " << why;
   Tensor a = randomTensor<float>({2, 3, 17, 9}, -1, 1, 20);
   Tensor shared = randomTensor<float>({9, 11}, -1, 1, 21);    // one b: folded into M
   Tensor batched = randomTensor<float>({2, 3, 9, 11}, -1, 1, 22); // strided batch
@@ -130,6 +132,48 @@ TEST(CudaKernels, MatMulAndGemmMatchCpu) {
   attrs.set("trans_a", int64_t(1));
   Tensor xt = randomTensor<float>({7, 13}, -1, 1, 28), v = randomTensor<float>({7, 5}, -1, 1, 29);
   expectTwins("gemm", {&xt, &v}, {{13, 5}}, attrs, 1e-5);
+}
+
+TEST(CudaKernels, GatherAndScatterAddMatchCpu) {
+  Tensor table = randomTensor<float>({50, 16}, -1, 1, 30);
+  Tensor ids = tensor<int64_t>({2, 5}, {3, 49, -1, 3, 0, 7, 7, 7, -50, 12}); // repeats, negatives
+  AttrMap attrs;
+  attrs.set("axis", int64_t(0));
+  expectTwins("gather", {&table, &ids}, {{2, 5, 16}}, attrs, 1e-6);
+  Tensor grad = randomTensor<float>({2, 5, 16}, -1, 1, 31);
+  expectTwins("scatter_add", {&grad, &ids}, {{50, 16}}, attrs, 1e-5);
+  Tensor ids32 = tensor<int32_t>({3}, {1, 0, 1});
+  attrs.set("axis", int64_t(1));
+  Tensor rows = randomTensor<float>({4, 2, 3}, -1, 1, 32);
+  expectTwins("gather", {&rows, &ids32}, {{4, 3, 3}}, attrs, 1e-6);
+
+  // An index out of range fails on the device with the index named.
+  if (!noDevice().empty())
+    return;
+  Tensor bad = tensor<int64_t>({2}, {1, 50});
+  attrs.set("axis", int64_t(0));
+  DeviceBuffer d, i, o;
+  ASSERT_TRUE(d.allocate(table.bytes()).ok());
+  ASSERT_TRUE(d.upload(table.ref().data, table.bytes()).ok());
+  ASSERT_TRUE(i.allocate(bad.bytes()).ok());
+  ASSERT_TRUE(i.upload(bad.ref().data, bad.bytes()).ok());
+  ASSERT_TRUE(o.allocate(2 * 16 * sizeof(float)).ok());
+  Status st = runCudaKernel("gather", {{DType::F32, {50, 16}, d.data()}, {DType::I64, {2}, i.data()}},
+                            {{DType::F32, {2, 16}, o.data()}}, attrs);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("index 50 out of range for a dim of size 50"), std::string::npos)
+      << st.message();
+}
+
+TEST(CudaKernels, ConcatAndSliceScatterMatchCpu) {
+  Tensor a = randomTensor<float>({3, 2, 5}, -1, 1, 33), b = randomTensor<float>({3, 4, 5}, -1, 1, 34);
+  AttrMap axis1;
+  axis1.set("axis", int64_t(1));
+  expectTwins("concat", {&a, &b}, {{3, 6, 5}}, axis1, 0);
+  AttrMap region;
+  region.set("starts", std::vector<int64_t>{1, 0, 1});
+  region.set("steps", std::vector<int64_t>{1, 2, 2});
+  expectTwins("slice_scatter", {&a}, {{4, 4, 10}}, region, 0);
 }
 
 TEST(CudaKernels, ReductionsMatchCpu) {

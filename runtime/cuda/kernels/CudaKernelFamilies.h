@@ -30,6 +30,7 @@ void addSoftmaxKernels(CudaKernelTable &table);
 void addReductionKernels(CudaKernelTable &table);
 void addLayoutKernels(CudaKernelTable &table);
 void addMatMulKernels(CudaKernelTable &table);
+void addGatherKernels(CudaKernelTable &table);
 
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);

@@ -1,4 +1,4 @@
-//===- Layout.cu - Data movement on CUDA: copies, transpose, slice, fill --===//
+//===- Layout.cu - Data movement on CUDA: copies, transpose, slice, concat -===//
 //
 // The CPU twins' checks (runtime/cpu/OperandChecks.h) and one strided-copy
 // kernel: each output element reads the input at base + sum(i_d * stride_d),
@@ -25,8 +25,10 @@ struct StridedView {
   int64_t base;
 };
 
-/// Elements are moved as unsigned integers of their size.
-template <typename U>
+/// Elements are moved as unsigned integers of their size. Element i of the
+/// dense side sits at base + sum(i_d * stride_d) on the strided side: a
+/// gather reads there (Scatter false), a scatter writes there.
+template <typename U, bool Scatter>
 __global__ void stridedCopyKernel(const U *in, U *out, int64_t n, StridedView v) {
   for (int64_t i = globalIndex(); i < n; i += globalStride()) {
     int64_t rest = i, offset = v.base;
@@ -34,40 +36,50 @@ __global__ void stridedCopyKernel(const U *in, U *out, int64_t n, StridedView v)
       offset += (rest % v.shape[d]) * v.stride[d];
       rest /= v.shape[d];
     }
-    out[i] = in[offset];
+    if (Scatter)
+      out[offset] = in[i];
+    else
+      out[i] = in[offset];
   }
 }
 
-Status stridedCopy(const char *op, const TensorRef &x, const TensorRef &o,
+/// `dense` (the side walked in order) has the view's shape.
+template <bool Scatter>
+Status stridedMove(const char *op, const TensorRef &x, const TensorRef &o, const Shape &dense,
                    const std::vector<int64_t> &strides, int64_t base, cudaStream_t stream) {
-  if (o.rank() > kMaxRank)
-    return opError(op, "rank " + std::to_string(o.rank()) + " is over the CUDA kernels' 8");
-  StridedView v{int(o.rank()), {}, {}, base};
+  if (dense.size() > size_t(kMaxRank))
+    return opError(op, "rank " + std::to_string(dense.size()) + " is over the CUDA kernels' 8");
+  StridedView v{int(dense.size()), {}, {}, base};
   for (int d = 0; d < v.rank; ++d) {
-    v.shape[d] = o.shape[size_t(d)];
+    v.shape[d] = dense[size_t(d)];
     v.stride[d] = strides[size_t(d)];
   }
-  const int64_t n = o.numElements();
+  const int64_t n = numElements(dense);
   if (n == 0)
     return Status();
   switch (dtypeSize(x.dtype)) {
   case 1:
-    stridedCopyKernel<uint8_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint8_t>(),
-                                                                     o.as<uint8_t>(), n, v);
+    stridedCopyKernel<uint8_t, Scatter>
+        <<<gridFor(n), kThreads, 0, stream>>>(x.as<uint8_t>(), o.as<uint8_t>(), n, v);
     break;
   case 2:
-    stridedCopyKernel<uint16_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint16_t>(),
-                                                                      o.as<uint16_t>(), n, v);
+    stridedCopyKernel<uint16_t, Scatter>
+        <<<gridFor(n), kThreads, 0, stream>>>(x.as<uint16_t>(), o.as<uint16_t>(), n, v);
     break;
   case 4:
-    stridedCopyKernel<uint32_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint32_t>(),
-                                                                      o.as<uint32_t>(), n, v);
+    stridedCopyKernel<uint32_t, Scatter>
+        <<<gridFor(n), kThreads, 0, stream>>>(x.as<uint32_t>(), o.as<uint32_t>(), n, v);
     break;
   default:
-    stridedCopyKernel<uint64_t><<<gridFor(n), kThreads, 0, stream>>>(x.as<uint64_t>(),
-                                                                      o.as<uint64_t>(), n, v);
+    stridedCopyKernel<uint64_t, Scatter>
+        <<<gridFor(n), kThreads, 0, stream>>>(x.as<uint64_t>(), o.as<uint64_t>(), n, v);
   }
   return launchStatus(op);
+}
+
+Status stridedCopy(const char *op, const TensorRef &x, const TensorRef &o,
+                   const std::vector<int64_t> &strides, int64_t base, cudaStream_t stream) {
+  return stridedMove<false>(op, x, o, o.shape, strides, base, stream);
 }
 
 Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
@@ -138,12 +150,55 @@ Status expand(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
 
 } // namespace
 
+/// The adjoint of slice: zeros, with src written where slice reads.
+Status sliceScatter(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "slice_scatter";
+  if (Status s = checkMove(op, inputs, outputs); !s)
+    return s;
+  const TensorRef &src = inputs[0], &o = outputs[0];
+  cpu::SliceRegion region;
+  if (Status s = cpu::resolveSlice(op, attrs, o.shape, src.shape, "src", region); !s)
+    return s;
+  if (o.numElements() && cudaMemsetAsync(o.data, 0, o.bytes(), stream) != cudaSuccess)
+    return launchStatus(op);
+  return stridedMove<true>(op, src, o, src.shape, region.strides, region.base, stream);
+}
+
+/// Each input fills its band of every output row: one 2-D copy per input.
+Status concat(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+              const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "concat";
+  if (Status s = checkArity(op, inputs, 1, SIZE_MAX, outputs); !s)
+    return s;
+  const TensorRef &o = outputs[0];
+  int64_t outer = 0, inner = 0;
+  if (Status s = cpu::resolveConcat(op, inputs, o, attrs, outer, inner); !s)
+    return s;
+  if (o.numElements() == 0)
+    return Status();
+  const int64_t axis = attrs.getInt("axis", 0);
+  const size_t outRow = size_t(o.shape[size_t(axis)] * inner);
+  size_t column = 0;
+  for (const TensorRef &x : inputs) {
+    const size_t bytes = size_t(x.shape[size_t(axis)] * inner);
+    if (bytes && cudaMemcpy2DAsync(static_cast<char *>(o.data) + column, outRow, x.data, bytes,
+                                   bytes, size_t(outer), cudaMemcpyDeviceToDevice,
+                                   stream) != cudaSuccess)
+      return launchStatus(op);
+    column += bytes;
+  }
+  return Status();
+}
+
 void addLayoutKernels(CudaKernelTable &table) {
   table.push_back({"identity", copy<true>});
   table.push_back({"reshape", copy<false>});
   table.push_back({"transpose", transpose});
   table.push_back({"slice", slice});
   table.push_back({"expand", expand});
+  table.push_back({"slice_scatter", sliceScatter});
+  table.push_back({"concat", concat});
 }
 
 } // namespace cuda

@@ -17,6 +17,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addReductionKernels(t);
     cuda::addLayoutKernels(t);
     cuda::addMatMulKernels(t);
+    cuda::addGatherKernels(t);
     return t;
   }();
   return t;
