@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cpu {
@@ -29,29 +30,14 @@ struct LabelledRows {
 Status resolveLabels(const char *op, const TensorRef &logits,
                      const TensorRef &targets, const AttrMap &attrs,
                      LabelledRows &lr) {
-  if (Status s = checkIndexDType(op, "targets", targets); !s)
+  CrossEntropyShape shape;
+  if (Status s = resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
     return s;
-  if (logits.rank() != targets.rank() + 1)
-    return opError(op, "logits of shape " + shapeToString(logits.shape) +
-                           " need rank " + std::to_string(targets.rank() + 1) +
-                           " for targets of shape " +
-                           shapeToString(targets.shape));
-  Shape want = targets.shape;
-  want.push_back(logits.shape.back());
-  if (Status s = checkShape(op, "logits", logits.shape, want); !s)
-    return s;
-  // Default as the lc op: the next-token loss.
-  const int64_t shift = attrs.getInt("shift", 1);
-  if (shift != 0 && shift != 1)
-    return opError(op, "shift must be 0 or 1, got " + std::to_string(shift));
-  if (shift == 1 && targets.rank() == 0)
-    return opError(op, "shift 1 needs targets with a sequence dim");
-  const int64_t ignore = attrs.getInt("ignore_index", -100);
-  lr.rows = targets.numElements();
-  lr.vocab = logits.shape.back();
+  const int64_t shift = shape.shift, ignore = shape.ignoreIndex, seqLen = shape.seqLen;
+  lr.rows = shape.rows;
+  lr.vocab = shape.vocab;
   lr.count = 0;
   lr.label.assign(size_t(lr.rows), -1);
-  const int64_t seqLen = shift ? targets.shape.back() : 1;
   for (int64_t r = 0; r < lr.rows; ++r) {
     if (shift && r % seqLen == seqLen - 1)
       continue; // the last position of a sequence predicts nothing
@@ -231,6 +217,32 @@ void addCrossEntropyKernels(KernelTable &table) {
                                 {"cross_entropy", crossEntropyKernel},
                                 {"cross_entropy_grad", crossEntropyGradKernel},
                             });
+}
+
+Status resolveCrossEntropyShape(const char *op, const TensorRef &logits, const TensorRef &targets,
+                                const AttrMap &attrs, CrossEntropyShape &shape) {
+  if (Status s = checkIndexDType(op, "targets", targets); !s)
+    return s;
+  if (logits.rank() != targets.rank() + 1)
+    return opError(op, "logits of shape " + shapeToString(logits.shape) +
+                           " need rank " + std::to_string(targets.rank() + 1) +
+                           " for targets of shape " +
+                           shapeToString(targets.shape));
+  Shape want = targets.shape;
+  want.push_back(logits.shape.back());
+  if (Status s = checkShape(op, "logits", logits.shape, want); !s)
+    return s;
+  // Default as the lc op: the next-token loss.
+  shape.shift = attrs.getInt("shift", 1);
+  if (shape.shift != 0 && shape.shift != 1)
+    return opError(op, "shift must be 0 or 1, got " + std::to_string(shape.shift));
+  if (shape.shift == 1 && targets.rank() == 0)
+    return opError(op, "shift 1 needs targets with a sequence dim");
+  shape.ignoreIndex = attrs.getInt("ignore_index", -100);
+  shape.rows = targets.numElements();
+  shape.vocab = logits.shape.back();
+  shape.seqLen = shape.shift ? targets.shape.back() : 1;
+  return Status();
 }
 
 } // namespace cpu

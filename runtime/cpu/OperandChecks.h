@@ -75,5 +75,15 @@ Status resolveGatherShape(const char *op, const Shape &data, const TensorRef &in
 Status resolveConcat(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,
                      const AttrMap &attrs, int64_t &outer, int64_t &innerBytes);
 
+/// cross_entropy(logits[..., V], targets[...]) {shift, ignore_index} and its
+/// gradients: logits viewed as [rows, vocab]; with shift 1 row r is labelled
+/// targets[r + 1] and a sequence's last row (r % seqLen == seqLen - 1) is
+/// unused. The labels' values are the caller's to check.
+struct CrossEntropyShape {
+  int64_t rows = 0, vocab = 0, shift = 1, seqLen = 1, ignoreIndex = -100;
+};
+Status resolveCrossEntropyShape(const char *op, const TensorRef &logits, const TensorRef &targets,
+                                const AttrMap &attrs, CrossEntropyShape &shape);
+
 } // namespace cpu
 } // namespace longctx

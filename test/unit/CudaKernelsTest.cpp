@@ -176,6 +176,25 @@ TEST(CudaKernels, ConcatAndSliceScatterMatchCpu) {
   expectTwins("slice_scatter", {&a}, {{4, 4, 10}}, region, 0);
 }
 
+TEST(CudaKernels, CrossEntropyMatchesCpu) {
+  Tensor logits = randomTensor<float>({2, 9, 37}, -4, 4, 40);
+  Tensor targets = tensor<int64_t>({2, 9}, {1, 5, -100, 36, 0, 2, 2, 9, 11,   //
+                                            3, 3, 3, -100, -100, 20, 1, 0, 7}); // ignored ones too
+  Tensor dloss = tensor<float>({}, {0.75});
+  for (int64_t shift : {1, 0})
+    for (int64_t reduction : {0, 1}) {
+      AttrMap attrs;
+      attrs.set("shift", shift);
+      attrs.set("reduction", reduction);
+      expectTwins("cross_entropy", {&logits, &targets}, {{}}, attrs, 1e-5);
+      expectTwins("cross_entropy_grad", {&logits, &targets, &dloss}, {{2, 9, 37}}, attrs, 1e-5);
+    }
+  Tensor flat = randomTensor<float>({18, 37}, -4, 4, 41);
+  Tensor flatTargets = tensor<int32_t>({18}, {1, 5, -100, 36, 0, 2, 2, 9, 11, 3, 3, 3, -100,
+                                              -100, 20, 1, 0, 7});
+  expectTwins("cross_entropy_and_grad", {&flat, &flatTargets}, {{}, {18, 37}}, AttrMap(), 1e-5);
+}
+
 TEST(CudaKernels, ReductionsMatchCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

@@ -31,6 +31,7 @@ void addReductionKernels(CudaKernelTable &table);
 void addLayoutKernels(CudaKernelTable &table);
 void addMatMulKernels(CudaKernelTable &table);
 void addGatherKernels(CudaKernelTable &table);
+void addCrossEntropyKernels(CudaKernelTable &table);
 
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);

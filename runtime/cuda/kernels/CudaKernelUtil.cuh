@@ -61,6 +61,28 @@ __device__ inline double blockSum(double value) {
   return partial[0];
 }
 
+/// The max of `value` over the block (every thread gets it); the same
+/// constraints as blockSum.
+__device__ inline double blockMax(double value) {
+  __shared__ double partial[32];
+  for (int offset = 16; offset > 0; offset /= 2)
+    value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();
+  if (lane == 0)
+    partial[warp] = value;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) / 32;
+  value = threadIdx.x < warps ? partial[threadIdx.x] : -INFINITY;
+  if (warp == 0)
+    for (int offset = 16; offset > 0; offset /= 2)
+      value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
+  if (threadIdx.x == 0)
+    partial[0] = value;
+  __syncthreads();
+  return partial[0];
+}
+
 /// A rank-0 operand (f32, f64, i64 or i32) read on the device.
 __device__ inline double readScalar(const void *p, int dtype) {
   switch (DType(dtype)) {

@@ -18,6 +18,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addLayoutKernels(t);
     cuda::addMatMulKernels(t);
     cuda::addGatherKernels(t);
+    cuda::addCrossEntropyKernels(t);
     return t;
   }();
   return t;

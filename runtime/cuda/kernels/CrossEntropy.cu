@@ -1,0 +1,240 @@
+//===- CrossEntropy.cu - Token cross-entropy and its gradient on CUDA ------===//
+//
+// The CPU twins' shapes and attributes (cpu/OperandChecks.h), one block per
+// row: the row's max and sum of exponentials in double (blockMax,
+// blockSum), then the loss term or the gradient. Labels are resolved on the
+// device; a label outside [0, V) raises a flag and the launch fails naming
+// it. The mean's count is counted on the device too.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/OperandChecks.h"
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#include "runtime/cuda/kernels/CudaKernelUtil.cuh"
+
+namespace longctx {
+namespace cuda {
+namespace {
+
+using cpu::CrossEntropyShape;
+
+constexpr unsigned long long kNoBadLabel = static_cast<unsigned long long>(INT64_MIN);
+
+/// Device scratch of one launch: the summed loss, the counted rows, the
+/// first bad label.
+struct Scratch {
+  double total;
+  unsigned long long count;
+  unsigned long long bad;
+};
+
+/// Row r's label, or -1 when the row is not counted.
+template <typename I>
+__device__ inline int64_t labelOf(const I *targets, int64_t r, const CrossEntropyShape &s,
+                                  unsigned long long *bad) {
+  if (s.shift && r % s.seqLen == s.seqLen - 1)
+    return -1; // the last position of a sequence predicts nothing
+  const int64_t t = int64_t(targets[r + s.shift]);
+  if (t == s.ignoreIndex)
+    return -1;
+  if (t < 0 || t >= s.vocab) {
+    atomicCAS(bad, kNoBadLabel, static_cast<unsigned long long>(t));
+    return -1;
+  }
+  return t;
+}
+
+/// max and sum of exp(x - max) of a row, every thread of the block.
+template <typename T>
+__device__ inline void rowStats(const T *row, int64_t v, double &max, double &sum) {
+  double m = -INFINITY;
+  for (int64_t i = threadIdx.x; i < v; i += blockDim.x)
+    m = fmax(m, double(row[i]));
+  max = blockMax(m);
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < v; i += blockDim.x)
+    s += exp(double(row[i]) - max);
+  sum = blockSum(s);
+}
+
+template <typename T, typename I>
+__global__ void countRows(const I *targets, CrossEntropyShape s, Scratch *scratch) {
+  for (int64_t r = globalIndex(); r < s.rows; r += globalStride())
+    if (labelOf(targets, r, s, &scratch->bad) >= 0)
+      atomicAdd(&scratch->count, 1ull);
+}
+
+/// Loss terms (Loss) and/or gradient rows (dx non-null) scaled by
+/// `dloss` (rank 0 on the device, or 1 when null) over the count (or not,
+/// with `sum`).
+template <typename T, typename I>
+__global__ void rowsKernel(const T *logits, const I *targets, CrossEntropyShape s,
+                           Scratch *scratch, bool loss, T *dx, const void *dloss, int dlossType,
+                           bool sum) {
+  double scale = 0;
+  if (dx) {
+    const double d = dloss ? readScalar(dloss, dlossType) : 1.0;
+    scale = sum ? d : scratch->count ? d / double(scratch->count) : 0.0;
+  }
+  for (int64_t r = blockIdx.x; r < s.rows; r += gridDim.x) {
+    const int64_t label = labelOf(targets, r, s, &scratch->bad); // the same for the block
+    const T *row = logits + r * s.vocab;
+    T *out = dx ? dx + r * s.vocab : nullptr;
+    if (label < 0) {
+      if (out)
+        for (int64_t i = threadIdx.x; i < s.vocab; i += blockDim.x)
+          out[i] = T(0);
+      continue;
+    }
+    double max, total;
+    rowStats(row, s.vocab, max, total);
+    if (out)
+      for (int64_t i = threadIdx.x; i < s.vocab; i += blockDim.x)
+        out[i] = T((exp(double(row[i]) - max) / total - (i == label ? 1.0 : 0.0)) * scale);
+    if (loss && threadIdx.x == 0) {
+      atomicAdd(&scratch->total, max + log(total) - double(row[label]));
+      if (!dx)
+        atomicAdd(&scratch->count, 1ull);
+    }
+  }
+}
+
+template <typename T>
+__global__ void finishLoss(const Scratch *scratch, T *loss, bool sum) {
+  *loss = T(sum ? scratch->total
+                : scratch->count ? scratch->total / double(scratch->count) : 0.0);
+}
+
+/// Runs `launch(scratch)` with zeroed scratch and fails naming a bad label.
+template <typename Launch>
+Status withScratch(const char *op, int64_t vocab, cudaStream_t stream, Launch &&launch) {
+  Scratch *scratch = nullptr;
+  if (cudaMallocAsync(&scratch, sizeof(Scratch), stream) != cudaSuccess)
+    return launchStatus(op);
+  Scratch init{0.0, 0, kNoBadLabel};
+  cudaMemcpyAsync(scratch, &init, sizeof init, cudaMemcpyHostToDevice, stream);
+  Status s = launch(scratch);
+  unsigned long long bad = kNoBadLabel;
+  cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream);
+  cudaFreeAsync(scratch, stream);
+  if (cudaStreamSynchronize(stream) != cudaSuccess && s)
+    s = launchStatus(op);
+  if (s && bad != kNoBadLabel)
+    return opError(op, "target " + std::to_string(static_cast<long long>(bad)) +
+                           " out of range for " + std::to_string(vocab) + " classes");
+  return s;
+}
+
+unsigned rowBlocks(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
+
+template <typename Fn>
+Status dispatchLabelled(const char *op, DType logits, DType targets, Fn &&fn) {
+  return dispatchFloat(op, logits, [&](auto tag) {
+    if (targets == DType::I64)
+      fn(tag, int64_t{});
+    else
+      fn(tag, int32_t{});
+  });
+}
+
+Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                    const AttrMap &attrs, cudaStream_t stream) {
+  const char *op = "cross_entropy";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0];
+  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
+    return s;
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
+    return s;
+  const bool sum = attrs.getInt("reduction", 0) == 1;
+  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+    return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
+      using T = decltype(t);
+      using I = decltype(i);
+      rowsKernel<T, I><<<rowBlocks(shape.rows), kThreads, 0, stream>>>(
+          logits.as<T>(), targets.as<I>(), shape, scratch, true, nullptr, nullptr, 0, sum);
+      finishLoss<T><<<1, 1, 0, stream>>>(scratch, loss.as<T>(), sum);
+    });
+  });
+}
+
+Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                        cudaStream_t stream) {
+  const char *op = "cross_entropy_grad";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &dloss = inputs[2],
+                  &dx = outputs[0];
+  if (Status s = checkDType(op, "dloss", dloss.dtype, logits.dtype); !s)
+    return s;
+  if (dloss.rank() != 0) // as the CPU's readScalar says it
+    return opError(op, "dloss must be rank 0, got shape " + shapeToString(dloss.shape));
+  if (Status s = checkDType(op, "output", dx.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "output", dx.shape, logits.shape); !s)
+    return s;
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
+    return s;
+  const bool sum = attrs.getInt("reduction", 0) == 1;
+  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+    return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
+      using T = decltype(t);
+      using I = decltype(i);
+      if (!sum)
+        countRows<T, I><<<gridFor(shape.rows), kThreads, 0, stream>>>(targets.as<I>(), shape,
+                                                                       scratch);
+      rowsKernel<T, I><<<rowBlocks(shape.rows), kThreads, 0, stream>>>(
+          logits.as<T>(), targets.as<I>(), shape, scratch, false, dx.as<T>(), dloss.data,
+          int(dloss.dtype), sum);
+    });
+  });
+}
+
+/// The summed loss (no shift) and its gradient for dloss = 1.
+Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                           cudaStream_t stream) {
+  const char *op = "cross_entropy_and_grad";
+  if (Status s = checkArity(op, inputs, 2, 2, outputs, 2); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
+                  &dx = outputs[1];
+  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
+    return s;
+  if (Status s = checkDType(op, "dlogits", dx.dtype, logits.dtype); !s)
+    return s;
+  if (Status s = checkShape(op, "dlogits", dx.shape, logits.shape); !s)
+    return s;
+  AttrMap unshifted = attrs;
+  unshifted.set("shift", int64_t(0));
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, unshifted, shape); !s)
+    return s;
+  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+    return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
+      using T = decltype(t);
+      using I = decltype(i);
+      rowsKernel<T, I><<<rowBlocks(shape.rows), kThreads, 0, stream>>>(
+          logits.as<T>(), targets.as<I>(), shape, scratch, true, dx.as<T>(), nullptr, 0, true);
+      finishLoss<T><<<1, 1, 0, stream>>>(scratch, loss.as<T>(), true);
+    });
+  });
+}
+
+} // namespace
+
+void addCrossEntropyKernels(CudaKernelTable &table) {
+  table.insert(table.end(), {{"cross_entropy", crossEntropy},
+                             {"cross_entropy_grad", crossEntropyGrad},
+                             {"cross_entropy_and_grad", crossEntropyAndGrad}});
+}
+
+} // namespace cuda
+} // namespace longctx
