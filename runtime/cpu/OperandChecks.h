@@ -11,6 +11,8 @@
 #include "runtime/Tensor.h"
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace longctx {
@@ -84,6 +86,19 @@ struct CrossEntropyShape {
 };
 Status resolveCrossEntropyShape(const char *op, const TensorRef &logits, const TensorRef &targets,
                                 const AttrMap &attrs, CrossEntropyShape &shape);
+
+/// Sizes of a selective scan: u [batch, seq, e], A [e, n].
+struct ScanDims {
+  int64_t batch = 0, seq = 0, e = 0, n = 0;
+};
+/// Checks the five forward operands (u, delta, A, B, C) starting at
+/// inputs[first], and that each tensor of `same` has u's dtype and shape.
+Status resolveScan(const char *op, const std::vector<TensorRef> &inputs, size_t first,
+                   std::initializer_list<std::pair<const char *, const TensorRef *>> same,
+                   ScanDims &dims);
+/// Checks that `t` is a state [batch, e, n] of the scan's dtype.
+Status checkState(const char *op, const char *name, const TensorRef &t, const ScanDims &dims,
+                  DType dtype);
 
 } // namespace cpu
 } // namespace longctx

@@ -1,6 +1,7 @@
 //===- SelectiveScan.cpp - Mamba selective scan and its gradient ----------===//
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 namespace longctx {
 namespace cpu {
@@ -54,53 +55,6 @@ void selectiveScan(const T *u, const T *delta, const T *a, const T *bm,
         std::copy(state.begin(), state.begin() + w * n, hLast + (b * e + e0) * n);
     }
   }
-}
-
-/// Sizes of a scan: u [batch, seq, e], A [e, n].
-struct ScanDims {
-  int64_t batch = 0, seq = 0, e = 0, n = 0;
-};
-
-/// Checks the five forward operands (u, delta, A, B, C) starting at
-/// inputs[first], and that each tensor of `same` has u's dtype and shape.
-Status resolveScan(
-    const char *op, const std::vector<TensorRef> &inputs, size_t first,
-    std::initializer_list<std::pair<const char *, const TensorRef *>> same,
-    ScanDims &dims) {
-  const TensorRef &u = inputs[first], &a = inputs[first + 2];
-  if (u.rank() != 3)
-    return opError(op,
-                   "u must have rank 3 [B,S,E], got " + shapeToString(u.shape));
-  if (a.rank() != 2)
-    return opError(op,
-                   "A must have rank 2 [E,N], got " + shapeToString(a.shape));
-  dims = {u.shape[0], u.shape[1], u.shape[2], a.shape[1]};
-  const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
-  const char *names[] = {"delta", "A", "B", "C"};
-  const Shape shapes[] = {
-      {batch, seq, e}, {e, n}, {batch, seq, n}, {batch, seq, n}};
-  for (size_t i = 0; i < 4; ++i) {
-    const TensorRef &t = inputs[first + 1 + i];
-    if (Status s = checkDType(op, names[i], t.dtype, u.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, names[i], t.shape, shapes[i]); !s)
-      return s;
-  }
-  for (const auto &[name, t] : same) {
-    if (Status s = checkDType(op, name, t->dtype, u.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, name, t->shape, u.shape); !s)
-      return s;
-  }
-  return Status();
-}
-
-/// Checks that `t` is a state [batch, e, n] of the scan's dtype.
-Status checkState(const char *op, const char *name, const TensorRef &t,
-                  const ScanDims &dims, DType dtype) {
-  if (Status s = checkDType(op, name, t.dtype, dtype); !s)
-    return s;
-  return checkShape(op, name, t.shape, {dims.batch, dims.e, dims.n});
 }
 
 /// selective_scan (5 inputs, 1 output) and selective_scan_state (a sixth
@@ -631,6 +585,48 @@ void addSelectiveScanKernels(KernelTable &table) {
                    {"selective_scan_carry", scanCarryKernel},
                    {"selective_scan_carry_combine", scanCarryCombineKernel},
                });
+}
+
+/// Checks the five forward operands (u, delta, A, B, C) starting at
+/// inputs[first], and that each tensor of `same` has u's dtype and shape.
+Status resolveScan(
+    const char *op, const std::vector<TensorRef> &inputs, size_t first,
+    std::initializer_list<std::pair<const char *, const TensorRef *>> same,
+    ScanDims &dims) {
+  const TensorRef &u = inputs[first], &a = inputs[first + 2];
+  if (u.rank() != 3)
+    return opError(op,
+                   "u must have rank 3 [B,S,E], got " + shapeToString(u.shape));
+  if (a.rank() != 2)
+    return opError(op,
+                   "A must have rank 2 [E,N], got " + shapeToString(a.shape));
+  dims = {u.shape[0], u.shape[1], u.shape[2], a.shape[1]};
+  const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
+  const char *names[] = {"delta", "A", "B", "C"};
+  const Shape shapes[] = {
+      {batch, seq, e}, {e, n}, {batch, seq, n}, {batch, seq, n}};
+  for (size_t i = 0; i < 4; ++i) {
+    const TensorRef &t = inputs[first + 1 + i];
+    if (Status s = checkDType(op, names[i], t.dtype, u.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, names[i], t.shape, shapes[i]); !s)
+      return s;
+  }
+  for (const auto &[name, t] : same) {
+    if (Status s = checkDType(op, name, t->dtype, u.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, name, t->shape, u.shape); !s)
+      return s;
+  }
+  return Status();
+}
+
+/// Checks that `t` is a state [batch, e, n] of the scan's dtype.
+Status checkState(const char *op, const char *name, const TensorRef &t,
+                  const ScanDims &dims, DType dtype) {
+  if (Status s = checkDType(op, name, t.dtype, dtype); !s)
+    return s;
+  return checkShape(op, name, t.shape, {dims.batch, dims.e, dims.n});
 }
 
 } // namespace cpu

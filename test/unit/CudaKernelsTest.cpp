@@ -195,6 +195,31 @@ TEST(CudaKernels, CrossEntropyMatchesCpu) {
   expectTwins("cross_entropy_and_grad", {&flat, &flatTargets}, {{}, {18, 37}}, AttrMap(), 1e-5);
 }
 
+TEST(CudaKernels, SelectiveScanMatchesCpu) {
+  const int64_t batch = 2, seq = 37, e = 19, n = 16;
+  Tensor u = randomTensor<float>({batch, seq, e}, -1, 1, 50);
+  Tensor delta = randomTensor<float>({batch, seq, e}, 0.01, 0.5, 51);
+  Tensor a = randomTensor<float>({e, n}, -2, -0.1, 52);
+  Tensor b = randomTensor<float>({batch, seq, n}, -1, 1, 53);
+  Tensor c = randomTensor<float>({batch, seq, n}, -1, 1, 54);
+  Tensor h0 = randomTensor<float>({batch, e, n}, -1, 1, 55);
+  Tensor dy = randomTensor<float>({batch, seq, e}, -1, 1, 56);
+  Tensor dfinal = randomTensor<float>({batch, e, n}, -1, 1, 57);
+  const Shape x{batch, seq, e}, state{batch, e, n}, bc{batch, seq, n}, an{e, n};
+  expectTwins("selective_scan", {&u, &delta, &a, &b, &c}, {x}, AttrMap(), 1e-5);
+  expectTwins("selective_scan_state", {&u, &delta, &a, &b, &c, &h0}, {x, state}, AttrMap(), 1e-5);
+  // dA, dB, dC sum over channels and time: reduction tolerance.
+  expectTwins("selective_scan_grad", {&dy, &u, &delta, &a, &b, &c}, {x, x, an, bc, bc, x},
+              AttrMap(), 1e-5, {2, 3, 4});
+  expectTwins("selective_scan_state_grad", {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
+              {x, x, an, bc, bc, state, x}, AttrMap(), 1e-5, {2, 3, 4});
+  expectTwins("selective_scan_carry", {&dy, &delta, &a, &c}, {state, state}, AttrMap(), 1e-5);
+  Tensor carries = randomTensor<float>({3 * batch, e, n}, -1, 1, 58);
+  Tensor decays = randomTensor<float>({3 * batch, e, n}, 0, 1, 59);
+  expectTwins("selective_scan_carry_combine", {&carries, &decays, &dfinal},
+              {{3 * batch, e, n}, state}, AttrMap(), 1e-5);
+}
+
 TEST(CudaKernels, ReductionsMatchCpu) {
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;

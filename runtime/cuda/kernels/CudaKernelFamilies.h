@@ -32,6 +32,7 @@ void addLayoutKernels(CudaKernelTable &table);
 void addMatMulKernels(CudaKernelTable &table);
 void addGatherKernels(CudaKernelTable &table);
 void addCrossEntropyKernels(CudaKernelTable &table);
+void addSelectiveScanKernels(CudaKernelTable &table);
 
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);

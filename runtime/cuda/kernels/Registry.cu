@@ -19,6 +19,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addMatMulKernels(t);
     cuda::addGatherKernels(t);
     cuda::addCrossEntropyKernels(t);
+    cuda::addSelectiveScanKernels(t);
     return t;
   }();
   return t;

@@ -1,0 +1,377 @@
+//===- SelectiveScan.cu - Mamba's selective scan and its gradient on CUDA --===//
+//
+// The CPU twins' operands and checks (cpu/OperandChecks.h). One thread per
+// channel (b, e) walks the sequence with its state in double, as the CPU
+// does; channels are independent, so B x E threads run at once.
+//
+// The gradient walks backwards and needs the states in reverse: each
+// channel keeps the state at the start of every chunk of ~sqrt(S) steps
+// (checkpoints) and recomputes a chunk's states before walking it back, so
+// its scratch is O(sqrt(S) N) per channel (stream-ordered, not yet in the
+// plan). dB and dC (summed over channels) and dA (over batch and time) are
+// accumulated with double atomics, then converted. Truncated backwards
+// (adjoint windows) run on the CPU only for now.
+//
+// State passing (selective_scan_carry, _carry_combine): one thread per
+// channel, and per state element.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/OperandChecks.h"
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#include "runtime/cuda/kernels/CudaKernelUtil.cuh"
+
+#include <cmath>
+
+namespace longctx {
+namespace cuda {
+namespace {
+
+using cpu::ScanDims;
+
+/// The largest state size N the kernels hold per thread.
+constexpr int64_t kMaxState = 64;
+
+Status checkStateSize(const char *op, const ScanDims &d) {
+  if (d.n > kMaxState)
+    return opError(op, "state size " + std::to_string(d.n) + " is over the CUDA kernels' " +
+                           std::to_string(kMaxState));
+  return Status();
+}
+
+template <typename T>
+__global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm, const T *c, T *y,
+                            ScanDims d, const T *h0, T *hLast) {
+  const int64_t ch = globalIndex();
+  if (ch >= d.batch * d.e)
+    return;
+  const int64_t b = ch / d.e, e = ch % d.e;
+  double h[kMaxState];
+  for (int64_t i = 0; i < d.n; ++i)
+    h[i] = h0 ? double(h0[ch * d.n + i]) : 0.0;
+  for (int64_t s = 0; s < d.seq; ++s) {
+    const int64_t step = b * d.seq + s, x = step * d.e + e;
+    const double dt = double(delta[x]), du = dt * double(u[x]);
+    double acc = 0;
+    for (int64_t i = 0; i < d.n; ++i) {
+      h[i] = exp(dt * double(a[e * d.n + i])) * h[i] + du * double(bm[step * d.n + i]);
+      acc += h[i] * double(c[step * d.n + i]);
+    }
+    y[x] = T(acc);
+  }
+  if (hLast)
+    for (int64_t i = 0; i < d.n; ++i)
+      hLast[ch * d.n + i] = T(h[i]);
+}
+
+/// One channel's walk back. Scratch per channel: `chunks` checkpoints and
+/// one chunk's states (chunkLen + 1), N doubles each.
+template <typename T>
+__global__ void scanBackward(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
+                             const T *c, T *du, T *ddelta, double *dA, double *dB, double *dC,
+                             ScanDims d, const T *h0, const T *dhLast, T *dh0, T *y,
+                             double *scratch, int64_t chunkLen) {
+  const int64_t ch = globalIndex();
+  if (ch >= d.batch * d.e)
+    return;
+  const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
+  const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
+  double *ckpt = scratch + ch * (chunks + chunkLen + 1) * n;
+  double *hist = ckpt + chunks * n;
+  double h[kMaxState], carry[kMaxState], gA[kMaxState];
+  for (int64_t i = 0; i < n; ++i) {
+    h[i] = h0 ? double(h0[ch * n + i]) : 0.0;
+    carry[i] = dhLast ? double(dhLast[ch * n + i]) : 0.0;
+    gA[i] = 0;
+  }
+  auto step = [&](int64_t s, const double *in, double *out) {
+    const int64_t st = b * d.seq + s, x = st * d.e + e;
+    const double dt = double(delta[x]), dut = dt * double(u[x]);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = exp(dt * double(a[e * n + i])) * in[i] + dut * double(bm[st * n + i]);
+  };
+  for (int64_t k = 0; k < chunks; ++k) { // checkpoints: the state before each chunk
+    for (int64_t i = 0; i < n; ++i)
+      ckpt[k * n + i] = h[i];
+    for (int64_t s = k * chunkLen; s < min((k + 1) * chunkLen, d.seq); ++s)
+      step(s, h, h);
+  }
+  for (int64_t k = chunks - 1; k >= 0; --k) {
+    const int64_t s0 = k * chunkLen, len = min(chunkLen, d.seq - s0);
+    for (int64_t i = 0; i < n; ++i)
+      hist[i] = ckpt[k * n + i];
+    for (int64_t j = 0; j < len; ++j)
+      step(s0 + j, hist + j * n, hist + (j + 1) * n);
+    for (int64_t j = len - 1; j >= 0; --j) {
+      const int64_t st = b * d.seq + s0 + j, x = st * d.e + e;
+      const double dt = double(delta[x]), uv = double(u[x]), dyv = double(dy[x]);
+      double sumGB = 0, sumAGa = 0, out = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double ai = double(a[e * n + i]), dec = exp(dt * ai);
+        const double hNow = hist[(j + 1) * n + i], hPrev = hist[j * n + i];
+        const double g = dyv * double(c[st * n + i]) + carry[i];
+        const double ga = g * dec * hPrev;
+        atomicAdd(dC + st * n + i, dyv * hNow);
+        atomicAdd(dB + st * n + i, g * dt * uv);
+        sumGB += g * double(bm[st * n + i]);
+        sumAGa += ai * ga;
+        gA[i] += dt * ga;
+        out += hNow * double(c[st * n + i]);
+        carry[i] = dec * g;
+      }
+      du[x] = T(dt * sumGB);
+      ddelta[x] = T(sumAGa + uv * sumGB);
+      if (y)
+        y[x] = T(out);
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    atomicAdd(dA + e * n + i, gA[i]);
+    if (dh0)
+      dh0[ch * n + i] = T(carry[i]);
+  }
+}
+
+template <typename T> __global__ void narrow(const double *in, T *out, int64_t count) {
+  for (int64_t i = globalIndex(); i < count; i += globalStride())
+    out[i] = T(in[i]);
+}
+
+Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+            const std::vector<TensorRef> &outputs, cudaStream_t stream) {
+  const size_t arity = withState ? 6 : 5;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, withState ? 2 : 1); !s)
+    return s;
+  const TensorRef &y = outputs[0];
+  ScanDims d;
+  if (Status s = cpu::resolveScan(op, inputs, 0, {{"output", &y}}, d); !s)
+    return s;
+  if (withState) {
+    if (Status s = cpu::checkState(op, "h0", inputs[5], d, y.dtype); !s)
+      return s;
+    if (Status s = cpu::checkState(op, "final state", outputs[1], d, y.dtype); !s)
+      return s;
+  }
+  if (Status s = checkStateSize(op, d); !s)
+    return s;
+  return dispatchFloat(op, y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (withState && d.seq == 0) { // no steps: the state passes through
+      cudaMemcpyAsync(outputs[1].data, inputs[5].data, inputs[5].bytes(),
+                      cudaMemcpyDeviceToDevice, stream);
+      return;
+    }
+    if (d.batch * d.e == 0 || d.seq == 0)
+      return;
+    scanForward<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
+        inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(), inputs[3].as<T>(),
+        inputs[4].as<T>(), y.as<T>(), d, withState ? inputs[5].as<T>() : nullptr,
+        withState ? outputs[1].as<T>() : nullptr);
+  });
+}
+
+Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                cudaStream_t stream) {
+  const size_t arity = withState ? 8 : 6, results = withState ? 6 : 5;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, results, results + 1); !s)
+    return s;
+  const TensorRef &dy = inputs[0];
+  const size_t first = withState ? 2 : 1; // u's index
+  const bool withOutput = outputs.size() == results + 1;
+  ScanDims d;
+  if (Status s = cpu::resolveScan(op, inputs, first,
+                                  {{"dy", &dy},
+                                   {"du", &outputs[0]},
+                                   {"ddelta", &outputs[1]},
+                                   {"output", withOutput ? &outputs[results] : &dy}},
+                                  d);
+      !s)
+    return s;
+  const char *names[] = {"dA", "dB", "dC"};
+  for (int i = 0; i < 3; ++i) {
+    const TensorRef &want = inputs[first + 2 + size_t(i)], &got = outputs[2 + size_t(i)];
+    if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
+      return s;
+  }
+  if (attrs.getInt("truncate", 0) != 0)
+    return opError(op, "a truncated backward (adjoint windows) has no CUDA kernel yet");
+  if (withState) {
+    if (Status s = cpu::checkState(op, "h0", inputs[7], d, dy.dtype); !s)
+      return s;
+    if (Status s = cpu::checkState(op, "d final state", inputs[1], d, dy.dtype); !s)
+      return s;
+    if (Status s = cpu::checkState(op, "dh0", outputs[5], d, dy.dtype); !s)
+      return s;
+  }
+  if (Status s = checkStateSize(op, d); !s)
+    return s;
+  const int64_t channels = d.batch * d.e;
+  const int64_t chunkLen = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(d.seq)))));
+  const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
+  // Double accumulators for dA, dB, dC, then each channel's checkpoints.
+  const int64_t nA = d.e * d.n, nBC = d.batch * d.seq * d.n;
+  const int64_t perChannel = (chunks + chunkLen + 1) * d.n;
+  double *acc = nullptr;
+  const size_t accBytes = size_t(nA + 2 * nBC + channels * perChannel) * sizeof(double);
+  if (cudaMallocAsync(&acc, std::max<size_t>(accBytes, 8), stream) != cudaSuccess)
+    return opError(op, "cannot allocate " + std::to_string(accBytes) + " bytes of scratch");
+  cudaMemsetAsync(acc, 0, size_t(nA + 2 * nBC) * sizeof(double), stream);
+  double *dA = acc, *dB = dA + nA, *dC = dB + nBC, *scratch = dC + nBC;
+  Status s = dispatchFloat(op, dy.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (withState && d.seq == 0) // no steps: the cotangent passes through
+      cudaMemcpyAsync(outputs[5].data, inputs[1].data, inputs[1].bytes(),
+                      cudaMemcpyDeviceToDevice, stream);
+    if (channels > 0 && d.seq > 0)
+      scanBackward<T><<<gridFor(channels), kThreads, 0, stream>>>(
+          dy.as<T>(), inputs[first].as<T>(), inputs[first + 1].as<T>(),
+          inputs[first + 2].as<T>(), inputs[first + 3].as<T>(), inputs[first + 4].as<T>(),
+          outputs[0].as<T>(), outputs[1].as<T>(), dA, dB, dC, d,
+          withState ? inputs[7].as<T>() : nullptr, withState ? inputs[1].as<T>() : nullptr,
+          withState ? outputs[5].as<T>() : nullptr,
+          withOutput ? outputs[results].as<T>() : nullptr, scratch, chunkLen);
+    narrow<T><<<gridFor(nA), kThreads, 0, stream>>>(dA, outputs[2].as<T>(), nA);
+    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dB, outputs[3].as<T>(), nBC);
+    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dC, outputs[4].as<T>(), nBC);
+  });
+  cudaFreeAsync(acc, stream);
+  return s;
+}
+
+template <typename T>
+__global__ void carryKernel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
+                            T *decay, ScanDims d) {
+  const int64_t ch = globalIndex();
+  if (ch >= d.batch * d.e)
+    return;
+  const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
+  double acc[kMaxState];
+  for (int64_t i = 0; i < n; ++i)
+    acc[i] = 0;
+  double deltaSum = 0;
+  for (int64_t s = d.seq - 1; s >= 0; --s) {
+    const int64_t st = b * d.seq + s, x = st * d.e + e;
+    const double dt = double(delta[x]), g = double(dy[x]);
+    deltaSum += dt;
+    for (int64_t i = 0; i < n; ++i)
+      acc[i] = exp(dt * double(a[e * n + i])) * (acc[i] + g * double(c[st * n + i]));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    carry[ch * n + i] = T(acc[i]);
+    decay[ch * n + i] = T(exp(deltaSum * double(a[e * n + i])));
+  }
+}
+
+template <typename T>
+__global__ void combineKernel(const T *carries, const T *decays, const T *dfinal, T *last,
+                              T *init, int64_t shards, int64_t size) {
+  for (int64_t j = globalIndex(); j < size; j += globalStride()) {
+    double g = double(dfinal[j]);
+    for (int64_t k = shards - 1; k >= 0; --k) {
+      last[k * size + j] = T(g);
+      g = double(carries[k * size + j]) + double(decays[k * size + j]) * g;
+    }
+    init[j] = T(g);
+  }
+}
+
+Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                 const AttrMap &, cudaStream_t stream) {
+  const char *op = "selective_scan_carry";
+  if (Status s = checkArity(op, inputs, 4, 4, outputs, 2); !s)
+    return s;
+  const TensorRef &dy = inputs[0], &a = inputs[2];
+  if (dy.rank() != 3 || a.rank() != 2)
+    return opError(op, "dy must be [B,S,E] and A [E,N], got " + shapeToString(dy.shape) +
+                           " and " + shapeToString(a.shape));
+  const ScanDims d{dy.shape[0], dy.shape[1], dy.shape[2], a.shape[1]};
+  const std::pair<const char *, const TensorRef *> operands[] = {{"delta", &inputs[1]},
+                                                                  {"A", &a},
+                                                                  {"C", &inputs[3]},
+                                                                  {"carry", &outputs[0]},
+                                                                  {"decay", &outputs[1]}};
+  const Shape shapes[] = {dy.shape, {d.e, d.n}, {d.batch, d.seq, d.n}, {d.batch, d.e, d.n},
+                          {d.batch, d.e, d.n}};
+  for (size_t i = 0; i < 5; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dy.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  if (Status s = checkStateSize(op, d); !s)
+    return s;
+  return dispatchFloat(op, dy.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if (d.batch * d.e > 0)
+      carryKernel<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
+          dy.as<T>(), inputs[1].as<T>(), a.as<T>(), inputs[3].as<T>(), outputs[0].as<T>(),
+          outputs[1].as<T>(), d);
+  });
+}
+
+Status scanCarryCombine(const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, const AttrMap &,
+                        cudaStream_t stream) {
+  const char *op = "selective_scan_carry_combine";
+  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+    return s;
+  const TensorRef &carries = inputs[0], &decays = inputs[1], &dfinal = inputs[2];
+  if (dfinal.rank() != 3 || carries.rank() != 3 || dfinal.shape[0] == 0 ||
+      carries.shape[0] % dfinal.shape[0] != 0)
+    return opError(op, "expects carries [K*B,E,N] and dfinal [B,E,N], got " +
+                           shapeToString(carries.shape) + " and " + shapeToString(dfinal.shape));
+  const Shape stacked{carries.shape[0], dfinal.shape[1], dfinal.shape[2]};
+  const std::pair<const char *, const TensorRef *> operands[] = {
+      {"carries", &carries}, {"decays", &decays}, {"dlast", &outputs[0]}, {"dinit", &outputs[1]}};
+  const Shape shapes[] = {stacked, stacked, stacked, dfinal.shape};
+  for (size_t i = 0; i < 4; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dfinal.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  return dispatchFloat(op, dfinal.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t size = dfinal.numElements();
+    if (size > 0)
+      combineKernel<T><<<gridFor(size), kThreads, 0, stream>>>(
+          carries.as<T>(), decays.as<T>(), dfinal.as<T>(), outputs[0].as<T>(),
+          outputs[1].as<T>(), carries.shape[0] / dfinal.shape[0], size);
+  });
+}
+
+Status selectiveScan(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
+                     const AttrMap &, cudaStream_t stream) {
+  return scan("selective_scan", false, inputs, outputs, stream);
+}
+Status selectiveScanState(const std::vector<TensorRef> &inputs,
+                          const std::vector<TensorRef> &outputs, const AttrMap &,
+                          cudaStream_t stream) {
+  return scan("selective_scan_state", true, inputs, outputs, stream);
+}
+Status selectiveScanGrad(const std::vector<TensorRef> &inputs,
+                         const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                         cudaStream_t stream) {
+  return scanGrad("selective_scan_grad", false, inputs, outputs, attrs, stream);
+}
+Status selectiveScanStateGrad(const std::vector<TensorRef> &inputs,
+                              const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                              cudaStream_t stream) {
+  return scanGrad("selective_scan_state_grad", true, inputs, outputs, attrs, stream);
+}
+
+} // namespace
+
+void addSelectiveScanKernels(CudaKernelTable &table) {
+  table.insert(table.end(), {{"selective_scan", selectiveScan},
+                             {"selective_scan_state", selectiveScanState},
+                             {"selective_scan_grad", selectiveScanGrad},
+                             {"selective_scan_state_grad", selectiveScanStateGrad},
+                             {"selective_scan_carry", scanCarry},
+                             {"selective_scan_carry_combine", scanCarryCombine}});
+}
+
+} // namespace cuda
+} // namespace longctx
