@@ -22,6 +22,7 @@
 #include "runtime/cpu/Blas.h"
 #include "runtime/cpu/KernelFamilies.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <climits>
 
@@ -51,14 +52,8 @@ template <typename T> inline T tileExp(T x) {
 // Shapes and attributes
 //===----------------------------------------------------------------------===//
 
-/// q [B,H,S,D], k [B,Hk,T,D], v [B,Hk,T,Dv].
-struct AttnDims {
-  int64_t b = 0, h = 0, hk = 0, s = 0, t = 0, d = 0, dv = 0;
-  int64_t group = 1; // query heads per kv head
-  int64_t offset = 0; // T - S: query i sees keys j <= i + offset (causal)
-  double scale = 1;
-  bool causal = true;
-
+/// The shapes (cpu/OperandChecks.h) and the tiles over them.
+struct AttnDims : AttentionDims {
   int64_t queryBlocks() const { return (s + kBlockQ - 1) / kBlockQ; }
   int64_t keyBlocks() const { return (t + kBlockK - 1) / kBlockK; }
   /// Keys [0, end) that some row of queries [i0, i0+nr) may attend.
@@ -74,54 +69,6 @@ struct AttnDims {
     return causal ? std::clamp<int64_t>(i + offset - j0 + 1, 0, nc) : nc;
   }
 };
-
-/// Checks q, k, v (ranks, matching B/D/Hk/T, H a multiple of Hk, one float
-/// dtype) and reads the scale and causal attributes.
-Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
-                        const TensorRef &v, const AttrMap &attrs,
-                        AttnDims &dims) {
-  const std::pair<const char *, const TensorRef *> operands[] = {
-      {"q [B,H,S,D]", &q}, {"k [B,Hk,T,D]", &k}, {"v [B,Hk,T,Dv]", &v}};
-  for (auto &[what, t] : operands)
-    if (t->rank() != 4)
-      return opError(op, std::string(what) + " must have rank 4, got shape " +
-                             shapeToString(t->shape));
-  dims.b = q.shape[0];
-  dims.h = q.shape[1];
-  dims.s = q.shape[2];
-  dims.d = q.shape[3];
-  dims.hk = k.shape[1];
-  dims.t = k.shape[2];
-  dims.dv = v.shape[3];
-  if (Status s = checkShape(op, "k", k.shape, {dims.b, dims.hk, dims.t, dims.d});
-      !s)
-    return s;
-  if (Status s =
-          checkShape(op, "v", v.shape, {dims.b, dims.hk, dims.t, dims.dv});
-      !s)
-    return s;
-  if (dims.hk == 0 ? dims.h != 0 : dims.h % dims.hk != 0)
-    return opError(op, "query heads H=" + std::to_string(dims.h) +
-                           " are not a multiple of kv heads Hk=" +
-                           std::to_string(dims.hk));
-  dims.group = dims.hk == 0 ? 1 : dims.h / dims.hk;
-  dims.offset = dims.t - dims.s;
-  if (Status s = checkDType(op, "k", k.dtype, q.dtype); !s)
-    return s;
-  if (Status s = checkDType(op, "v", v.dtype, q.dtype); !s)
-    return s;
-  if (dims.d > INT_MAX || dims.dv > INT_MAX)
-    return opError(op, "head dimensions exceed the BLAS int range");
-  dims.scale = attrs.getFloat(
-      "scale", dims.d > 0 ? 1.0 / std::sqrt(double(dims.d)) : 1.0);
-  if (!std::isfinite(dims.scale))
-    return opError(op, "scale must be finite");
-  const int64_t causal = attrs.getInt("causal", 1);
-  if (causal != 0 && causal != 1)
-    return opError(op, "causal must be 0 or 1, got " + std::to_string(causal));
-  dims.causal = causal == 1;
-  return Status();
-}
 
 /// Checks that each (name, tensor) has q's dtype and the given shape.
 Status checkSame(
@@ -425,6 +372,51 @@ Status attentionGradKernel(const std::vector<TensorRef> &inputs,
 void addAttentionKernels(KernelTable &table) {
   table.insert(table.end(), {{"attention", attentionKernel},
                              {"attention_grad", attentionGradKernel}});
+}
+
+Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
+                        const TensorRef &v, const AttrMap &attrs, AttentionDims &dims) {
+  const std::pair<const char *, const TensorRef *> operands[] = {
+      {"q [B,H,S,D]", &q}, {"k [B,Hk,T,D]", &k}, {"v [B,Hk,T,Dv]", &v}};
+  for (auto &[what, t] : operands)
+    if (t->rank() != 4)
+      return opError(op, std::string(what) + " must have rank 4, got shape " +
+                             shapeToString(t->shape));
+  dims.b = q.shape[0];
+  dims.h = q.shape[1];
+  dims.s = q.shape[2];
+  dims.d = q.shape[3];
+  dims.hk = k.shape[1];
+  dims.t = k.shape[2];
+  dims.dv = v.shape[3];
+  if (Status s = checkShape(op, "k", k.shape, {dims.b, dims.hk, dims.t, dims.d});
+      !s)
+    return s;
+  if (Status s =
+          checkShape(op, "v", v.shape, {dims.b, dims.hk, dims.t, dims.dv});
+      !s)
+    return s;
+  if (dims.hk == 0 ? dims.h != 0 : dims.h % dims.hk != 0)
+    return opError(op, "query heads H=" + std::to_string(dims.h) +
+                           " are not a multiple of kv heads Hk=" +
+                           std::to_string(dims.hk));
+  dims.group = dims.hk == 0 ? 1 : dims.h / dims.hk;
+  dims.offset = dims.t - dims.s;
+  if (Status s = checkDType(op, "k", k.dtype, q.dtype); !s)
+    return s;
+  if (Status s = checkDType(op, "v", v.dtype, q.dtype); !s)
+    return s;
+  if (dims.d > INT_MAX || dims.dv > INT_MAX)
+    return opError(op, "head dimensions exceed the BLAS int range");
+  dims.scale = attrs.getFloat(
+      "scale", dims.d > 0 ? 1.0 / std::sqrt(double(dims.d)) : 1.0);
+  if (!std::isfinite(dims.scale))
+    return opError(op, "scale must be finite");
+  const int64_t causal = attrs.getInt("causal", 1);
+  if (causal != 0 && causal != 1)
+    return opError(op, "causal must be 0 or 1, got " + std::to_string(causal));
+  dims.causal = causal == 1;
+  return Status();
 }
 
 } // namespace cpu

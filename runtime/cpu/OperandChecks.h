@@ -100,5 +100,19 @@ Status resolveScan(const char *op, const std::vector<TensorRef> &inputs, size_t 
 Status checkState(const char *op, const char *name, const TensorRef &t, const ScanDims &dims,
                   DType dtype);
 
+/// attention(q [B,H,S,D], k [B,Hk,T,D], v [B,Hk,T,Dv]) {scale, causal} and
+/// its gradient.
+struct AttentionDims {
+  int64_t b = 0, h = 0, hk = 0, s = 0, t = 0, d = 0, dv = 0;
+  int64_t group = 1;  // query heads per kv head
+  int64_t offset = 0; // T - S: query i sees keys j <= i + offset (causal)
+  double scale = 1;
+  bool causal = true;
+};
+/// Checks q, k, v (ranks, matching B/D/Hk/T, H a multiple of Hk, one float
+/// dtype) and reads the scale and causal attributes.
+Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
+                        const TensorRef &v, const AttrMap &attrs, AttentionDims &dims);
+
 } // namespace cpu
 } // namespace longctx

@@ -33,6 +33,7 @@ void addMatMulKernels(CudaKernelTable &table);
 void addGatherKernels(CudaKernelTable &table);
 void addCrossEntropyKernels(CudaKernelTable &table);
 void addSelectiveScanKernels(CudaKernelTable &table);
+void addAttentionKernels(CudaKernelTable &table);
 
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);

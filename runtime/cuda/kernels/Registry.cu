@@ -20,6 +20,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addGatherKernels(t);
     cuda::addCrossEntropyKernels(t);
     cuda::addSelectiveScanKernels(t);
+    cuda::addAttentionKernels(t);
     return t;
   }();
   return t;
