@@ -29,7 +29,37 @@ int archNumber(const std::string &arch) {
 /// Launch size of a generated fused kernel (a 64-bit grid-stride loop).
 constexpr unsigned kFusedThreads = 256;
 
+/// The PTX of a fused step's kernel for the newest architecture at most
+/// `arch` (PTX runs on its architecture and newer; 0: any), or null.
+const DeviceKernel *bestPtx(const Manifest &m, const StepDesc &step, int arch) {
+  const std::string name = step.attrs.getString("cuda_kernel");
+  const DeviceKernel *best = nullptr;
+  for (const DeviceKernel &k : m.kernels)
+    if (k.name == name && (arch == 0 || archNumber(k.arch) <= arch) &&
+        (!best || archNumber(k.arch) > archNumber(best->arch)))
+      best = &k;
+  return best;
+}
+
 } // namespace
+
+std::vector<std::string> missingCudaKernels(const Manifest &m, int arch) {
+  std::set<std::string> missing;
+  for (const StepDesc &step : m.schedule) {
+    if (step.op == "fused_elementwise") {
+      if (step.attrs.getString("cuda_kernel").empty())
+        missing.insert("fused_elementwise (compile with --device cuda)");
+      else if (!bestPtx(m, step, arch))
+        missing.insert("fused_elementwise (no PTX for sm_" + std::to_string(arch) +
+                       " or older: compile with --cuda-arch sm_" + std::to_string(arch) + ")");
+    } else if (!cuda::findCudaKernel(step.op)) {
+      missing.insert(step.op);
+    } else if (step.op == "selective_scan_state_grad" && step.attrs.getInt("truncate", 0) != 0) {
+      missing.insert("selective_scan_state_grad {truncate} (adjoint windows)");
+    }
+  }
+  return std::vector<std::string>(missing.begin(), missing.end());
+}
 
 struct CudaExecutor::State {
   Artifact artifact;
@@ -129,27 +159,8 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
   st.syncEachStep = std::getenv("LONGCTX_CUDA_SYNC") && std::string(std::getenv("LONGCTX_CUDA_SYNC")) == "1";
 
   // Every step's kernel, or all that are missing at once.
-  auto fusedKernel = [&](const StepDesc &step) -> const DeviceKernel * {
-    const std::string name = step.attrs.getString("cuda_kernel");
-    const DeviceKernel *best = nullptr;
-    for (const DeviceKernel &k : m.kernels) // PTX runs on its arch and newer
-      if (k.name == name && archNumber(k.arch) <= st.arch &&
-          (!best || archNumber(k.arch) > archNumber(best->arch)))
-        best = &k;
-    return best;
-  };
-  std::set<std::string> missing;
-  for (const StepDesc &step : m.schedule) {
-    if (step.op == "fused_elementwise") {
-      if (step.attrs.getString("cuda_kernel").empty())
-        missing.insert("fused_elementwise (compile with --device cuda)");
-      else if (!fusedKernel(step))
-        missing.insert("fused_elementwise (no PTX for sm_" + std::to_string(st.arch) +
-                       " or older: compile with --cuda-arch sm_" + std::to_string(st.arch) + ")");
-    } else if (!cuda::findCudaKernel(step.op)) {
-      missing.insert(step.op);
-    }
-  }
+  auto fusedKernel = [&](const StepDesc &step) { return bestPtx(m, step, st.arch); };
+  std::vector<std::string> missing = missingCudaKernels(m, st.arch);
   if (!missing.empty()) {
     std::string list;
     for (const std::string &op : missing)

@@ -13,8 +13,15 @@
 #include "runtime/Executor.h"
 
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace longctx {
+
+/// The steps of `manifest` the CUDA backend cannot run, one entry per op
+/// (sorted): ops without a CUDA kernel, and fused chains without PTX for an
+/// architecture at most `arch` (0: any architecture). No device needed.
+std::vector<std::string> missingCudaKernels(const Manifest &manifest, int arch = 0);
 
 class CudaExecutor : public Executor {
 public:

@@ -64,6 +64,40 @@ void expectTwins(const char *op, const std::vector<const Tensor *> &inputs,
   }
 }
 
+/// As expectTwins for outputs of any dtype, which must agree exactly.
+void expectTwinsTyped(const char *op, const std::vector<const Tensor *> &inputs,
+                      const std::vector<std::pair<DType, Shape>> &outputs, const AttrMap &attrs) {
+  std::vector<Tensor> cpuOut, gpuOut;
+  for (const auto &[dtype, shape] : outputs) {
+    cpuOut.emplace_back(dtype, shape);
+    gpuOut.emplace_back(dtype, shape);
+  }
+  std::vector<const Tensor *> cpuOutPtrs;
+  for (Tensor &t : cpuOut)
+    cpuOutPtrs.push_back(&t);
+  Status cpu = runMulti(op, inputs, cpuOutPtrs, attrs);
+  ASSERT_TRUE(cpu.ok()) << op << " on the CPU: " << cpu.message();
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  std::vector<DeviceBuffer> deviceIn(inputs.size()), deviceOut(outputs.size());
+  std::vector<TensorRef> inRefs, outRefs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_TRUE(deviceIn[i].allocate(inputs[i]->bytes()).ok());
+    ASSERT_TRUE(deviceIn[i].upload(inputs[i]->ref().data, inputs[i]->bytes()).ok());
+    inRefs.push_back({inputs[i]->dtype(), inputs[i]->shape(), deviceIn[i].data()});
+  }
+  for (size_t i = 0; i < gpuOut.size(); ++i) {
+    ASSERT_TRUE(deviceOut[i].allocate(gpuOut[i].bytes()).ok());
+    outRefs.push_back({gpuOut[i].dtype(), gpuOut[i].shape(), deviceOut[i].data()});
+  }
+  Status s = runCudaKernel(op, inRefs, outRefs, attrs);
+  ASSERT_TRUE(s.ok()) << s.message();
+  for (size_t i = 0; i < gpuOut.size(); ++i) {
+    ASSERT_TRUE(deviceOut[i].download(gpuOut[i].ref().data, gpuOut[i].bytes()).ok());
+    EXPECT_EQ(values(gpuOut[i]), values(cpuOut[i])) << op << " output " << i;
+  }
+}
+
 TEST(CudaKernels, EveryCudaKernelHasACpuTwin) {
   std::vector<std::string> cpu = cpuKernelNames();
   for (const std::string &name : cudaKernelNames())
@@ -236,6 +270,26 @@ TEST(CudaKernels, AttentionMatchesCpu) {
       expectTwins("attention_grad", {&dout, &q, &k, &v, &o, &lse},
                   {{2, 4, s, 24}, {2, 2, t, 24}, {2, 2, t, 40}}, attrs, 1e-5, {0, 1, 2}, 1e-4);
     }
+}
+
+TEST(CudaKernels, ComparisonsWhereAndCastMatchCpu) {
+  Tensor a = tensor<float>({2, 3}, {1, -2, 3, 0.5, 7, -1});
+  Tensor b = tensor<float>({3}, {1, 0, 3});
+  for (const char *op : {"equal", "less", "greater"})
+    expectTwinsTyped(op, {&a, &b}, {{DType::Bool, {2, 3}}}, AttrMap());
+  Tensor p = boolTensor({2, 2}, {1, 0, 1, 1}), q = boolTensor({2}, {0, 1});
+  for (const char *op : {"and", "or", "equal"})
+    expectTwinsTyped(op, {&p, &q}, {{DType::Bool, {2, 2}}}, AttrMap());
+  expectTwinsTyped("not", {&p}, {{DType::Bool, {2, 2}}}, AttrMap());
+  Tensor x = randomTensor<float>({2, 2}, -1, 1, 70), y = randomTensor<float>({2}, -1, 1, 71);
+  expectTwinsTyped("where", {&p, &x, &y}, {{DType::F32, {2, 2}}}, AttrMap());
+  Tensor f = tensor<float>({5}, {-2.7, -0.5, 0, 0.5, 2.7});
+  Tensor i = tensor<int64_t>({5}, {-3, 0, 1, 2, 1LL << 40});
+  for (DType to : {DType::I64, DType::I32, DType::Bool, DType::F64})
+    expectTwinsTyped("cast", {&f}, {{to, {5}}}, AttrMap());
+  for (DType to : {DType::F32, DType::I32, DType::Bool})
+    expectTwinsTyped("cast", {&i}, {{to, {5}}}, AttrMap());
+  expectTwinsTyped("cast", {&p}, {{DType::F32, {2, 2}}}, AttrMap());
 }
 
 TEST(CudaKernels, ReductionsMatchCpu) {

@@ -1,5 +1,6 @@
 //===- longctx-dump.cpp - Shows what an artifact holds ---------------------===//
 #include "runtime/Artifact.h"
+#include "runtime/cuda/CudaExecutor.h"
 #include "runtime/MemoryReport.h"
 #include "tools/common/StandardFlags.h"
 
@@ -98,6 +99,13 @@ void printTensors(const Manifest &m) {
 
 void printKernels(const Manifest &m) {
   std::cout << "\n# Kernels (device " << m.device << ")\n";
+  std::vector<std::string> missing = missingCudaKernels(m);
+  std::cout << "cuda: ";
+  if (missing.empty())
+    std::cout << "every step has a CUDA kernel\n";
+  for (size_t i = 0; i < missing.size(); ++i)
+    std::cout << (i ? ", " : "no CUDA kernel for: ") << missing[i]
+              << (i + 1 == missing.size() ? "\n" : "");
   if (m.kernels.empty())
     std::cout << "none: the artifact has no generated device kernels (compile with --device "
                  "cuda)\n";

@@ -34,6 +34,7 @@ void addGatherKernels(CudaKernelTable &table);
 void addCrossEntropyKernels(CudaKernelTable &table);
 void addSelectiveScanKernels(CudaKernelTable &table);
 void addAttentionKernels(CudaKernelTable &table);
+void addLogicalKernels(CudaKernelTable &table);
 
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);

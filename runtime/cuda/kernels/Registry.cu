@@ -21,6 +21,7 @@ const cuda::CudaKernelTable &table() {
     cuda::addCrossEntropyKernels(t);
     cuda::addSelectiveScanKernels(t);
     cuda::addAttentionKernels(t);
+    cuda::addLogicalKernels(t);
     return t;
   }();
   return t;
