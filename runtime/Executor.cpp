@@ -68,8 +68,8 @@ Result<CpuExecutor> CpuExecutor::create(Artifact artifact) {
   return exec;
 }
 
-Status CpuExecutor::setInput(const std::string &name, const TensorRef &value) {
-  const Manifest &m = artifact_.manifest;
+Result<int64_t> Executor::inputFor(const std::string &name, const TensorRef &value) const {
+  const Manifest &m = manifest();
   for (int64_t id : m.inputs) {
     const TensorDesc &t = m.tensors[size_t(id)];
     if (t.name != name)
@@ -78,13 +78,20 @@ Status CpuExecutor::setInput(const std::string &name, const TensorRef &value) {
       return Status::error("input '" + name + "' expects " + dtypeName(t.dtype) + " " +
                            shapeToString(t.shape) + ", got " + dtypeName(value.dtype) + " " +
                            shapeToString(value.shape));
-    std::memcpy(refs_[size_t(id)].data, value.data, value.bytes());
-    return Status();
+    return id;
   }
   std::string names;
   for (int64_t id : m.inputs)
     names += (names.empty() ? "" : ", ") + m.tensors[size_t(id)].name;
   return Status::error("the model has no input '" + name + "' (inputs: " + names + ")");
+}
+
+Status CpuExecutor::setInput(const std::string &name, const TensorRef &value) {
+  Result<int64_t> id = inputFor(name, value);
+  if (!id)
+    return id.status();
+  std::memcpy(refs_[size_t(*id)].data, value.data, value.bytes());
+  return Status();
 }
 
 Status CpuExecutor::write(int64_t id, const void *host) {

@@ -41,6 +41,10 @@ public:
   const std::map<std::string, std::pair<double, int64_t>> &profile() const { return profile_; }
 
 protected:
+  /// The id of input `name`, after checking `value` against its dtype and
+  /// shape (the message lists the inputs when there is no such one).
+  Result<int64_t> inputFor(const std::string &name, const TensorRef &value) const;
+
   bool profiling_ = false;
   std::map<std::string, std::pair<double, int64_t>> profile_; // op -> (seconds, launches)
 };

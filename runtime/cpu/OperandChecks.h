@@ -114,5 +114,28 @@ struct AttentionDims {
 Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
                         const TensorRef &v, const AttrMap &attrs, AttentionDims &dims);
 
+/// selective_scan_carry(dy, delta, A, C) -> (carry, decay): dy and delta
+/// [B,S,E], A [E,N], C [B,S,N], both results [B,E,N], one dtype.
+Status resolveScanCarry(const char *op, const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, ScanDims &dims);
+/// selective_scan_carry_combine(carries, decays [K*B,E,N], dfinal [B,E,N])
+/// -> (dlast [K*B,E,N], dinit [B,E,N]), one dtype; gives K.
+Status resolveCarryCombine(const char *op, const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs, int64_t &shards);
+
+/// selective_scan_grad (dy, u, delta, A, B, C) and selective_scan_state_grad
+/// (dy, d final state, u, delta, A, B, C, h0) {truncate}: the gradients'
+/// shapes, the state cotangents (adjoint windows [B,T,E,N] when truncated),
+/// and an optional last output y.
+struct ScanGradShape {
+  ScanDims dims;
+  size_t first = 1, results = 5; // u's index; gradients before y
+  bool withOutput = false;
+  int64_t truncate = 0;
+};
+Status resolveScanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                       ScanGradShape &shape);
+
 } // namespace cpu
 } // namespace longctx

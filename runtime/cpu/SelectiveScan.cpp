@@ -353,46 +353,14 @@ template <typename T> struct ScanGrad {
 /// -> (du, ddelta, dA, dB, dC, dh0); either may add y as a last output.
 Status scanGradKernel(const char *op, bool withState, const std::vector<TensorRef> &inputs,
                       const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
-  const size_t arity = withState ? 8 : 6, results = withState ? 6 : 5;
-  if (Status s = checkArity(op, inputs, arity, arity, outputs, results, results + 1); !s)
+  ScanGradShape g;
+  if (Status s = resolveScanGrad(op, withState, inputs, outputs, attrs, g); !s)
     return s;
   const TensorRef &dy = inputs[0];
-  const size_t first = withState ? 2 : 1; // u's index
-  const bool withOutput = outputs.size() == results + 1;
-  ScanDims dims;
-  if (Status s = resolveScan(
-          op, inputs, first,
-          {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]},
-           {"output", withOutput ? &outputs[results] : &dy}},
-          dims);
-      !s)
-    return s;
-  const char *names[] = {"dA", "dB", "dC"};
-  for (int i = 0; i < 3; ++i) {
-    const TensorRef &want = inputs[first + 2 + i], &got = outputs[2 + i];
-    if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
-      return s;
-  }
-  const int64_t truncate = attrs.getInt("truncate", 0);
-  if (truncate < 0 || (truncate > 0 && !withState))
-    return opError(op, truncate < 0 ? "truncate must be >= 0, got " + std::to_string(truncate)
-                                    : std::string("truncate needs the state form"));
-  if (withState) {
-    if (Status s = checkState(op, "h0", inputs[7], dims, dy.dtype); !s)
-      return s;
-    // Truncated, the state's cotangent is the adjoint window [B, T, E, N].
-    const Shape carry = truncate ? Shape{dims.batch, truncate, dims.e, dims.n}
-                                 : Shape{dims.batch, dims.e, dims.n};
-    for (auto [name, t] : {std::pair<const char *, const TensorRef *>{"d final state", &inputs[1]},
-                           {"dh0", &outputs[5]}}) {
-      if (Status s = checkDType(op, name, t->dtype, dy.dtype); !s)
-        return s;
-      if (Status s = checkShape(op, name, t->shape, carry); !s)
-        return s;
-    }
-  }
+  const size_t first = g.first, results = g.results;
+  const bool withOutput = g.withOutput;
+  const ScanDims &dims = g.dims;
+  const int64_t truncate = g.truncate;
   int64_t chunkLen = attrs.getInt("chunk", 0);
   if (chunkLen < 0)
     return opError(op, "chunk must be >= 0, got " + std::to_string(chunkLen));
@@ -482,22 +450,11 @@ Status selectiveScanStateGradKernel(const std::vector<TensorRef> &inputs,
 Status scanCarryKernel(const std::vector<TensorRef> &inputs,
                        const std::vector<TensorRef> &outputs, const AttrMap &) {
   const char *op = "selective_scan_carry";
-  if (Status s = checkArity(op, inputs, 4, 4, outputs, 2); !s)
+  ScanDims dims;
+  if (Status s = resolveScanCarry(op, inputs, outputs, dims); !s)
     return s;
   const TensorRef &dy = inputs[0], &delta = inputs[1], &a = inputs[2], &c = inputs[3];
-  if (dy.rank() != 3 || a.rank() != 2)
-    return opError(op, "dy must be [B,S,E] and A [E,N], got " + shapeToString(dy.shape) +
-                           " and " + shapeToString(a.shape));
-  const int64_t batch = dy.shape[0], seq = dy.shape[1], e = dy.shape[2], n = a.shape[1];
-  const std::pair<const char *, const TensorRef *> operands[] = {
-      {"delta", &delta}, {"A", &a}, {"C", &c}, {"carry", &outputs[0]}, {"decay", &outputs[1]}};
-  const Shape shapes[] = {dy.shape, {e, n}, {batch, seq, n}, {batch, e, n}, {batch, e, n}};
-  for (size_t i = 0; i < 5; ++i) {
-    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dy.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
-      return s;
-  }
+  const int64_t batch = dims.batch, seq = dims.seq, e = dims.e, n = dims.n;
   return dispatchFloat(op, dy.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *dyp = dy.as<T>(), *dp = delta.as<T>(), *ap = a.as<T>(), *cp = c.as<T>();
@@ -536,28 +493,13 @@ Status scanCarryKernel(const std::vector<TensorRef> &inputs,
 Status scanCarryCombineKernel(const std::vector<TensorRef> &inputs,
                               const std::vector<TensorRef> &outputs, const AttrMap &) {
   const char *op = "selective_scan_carry_combine";
-  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+  int64_t shards = 0;
+  if (Status s = resolveCarryCombine(op, inputs, outputs, shards); !s)
     return s;
   const TensorRef &carries = inputs[0], &decays = inputs[1], &dfinal = inputs[2];
-  if (dfinal.rank() != 3 || carries.rank() != 3 || dfinal.shape[0] == 0 ||
-      carries.shape[0] % dfinal.shape[0] != 0)
-    return opError(op, "expects carries [K*B,E,N] and dfinal [B,E,N], got " +
-                           shapeToString(carries.shape) + " and " + shapeToString(dfinal.shape));
-  const Shape stacked{carries.shape[0], dfinal.shape[1], dfinal.shape[2]};
-  const std::pair<const char *, const TensorRef *> operands[] = {{"carries", &carries},
-                                                                  {"decays", &decays},
-                                                                  {"dlast", &outputs[0]},
-                                                                  {"dinit", &outputs[1]}};
-  const Shape shapes[] = {stacked, stacked, stacked, dfinal.shape};
-  for (size_t i = 0; i < 4; ++i) {
-    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dfinal.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
-      return s;
-  }
   return dispatchFloat(op, dfinal.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
-    const int64_t shards = carries.shape[0] / dfinal.shape[0], size = dfinal.numElements();
+    const int64_t size = dfinal.numElements();
     const T *cp = carries.as<T>(), *dp = decays.as<T>(), *fp = dfinal.as<T>();
     T *last = outputs[0].as<T>(), *init = outputs[1].as<T>();
 #pragma omp parallel for schedule(static) if (shards * size >= kParallelGrain)
@@ -627,6 +569,104 @@ Status checkState(const char *op, const char *name, const TensorRef &t,
   if (Status s = checkDType(op, name, t.dtype, dtype); !s)
     return s;
   return checkShape(op, name, t.shape, {dims.batch, dims.e, dims.n});
+}
+
+Status resolveScanCarry(const char *op, const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, ScanDims &dims) {
+  if (Status s = checkArity(op, inputs, 4, 4, outputs, 2); !s)
+    return s;
+  const TensorRef &dy = inputs[0], &a = inputs[2];
+  if (dy.rank() != 3 || a.rank() != 2)
+    return opError(op, "dy must be [B,S,E] and A [E,N], got " + shapeToString(dy.shape) +
+                           " and " + shapeToString(a.shape));
+  dims = {dy.shape[0], dy.shape[1], dy.shape[2], a.shape[1]};
+  const std::pair<const char *, const TensorRef *> operands[] = {
+      {"delta", &inputs[1]}, {"A", &a}, {"C", &inputs[3]}, {"carry", &outputs[0]},
+      {"decay", &outputs[1]}};
+  const Shape shapes[] = {dy.shape,
+                          {dims.e, dims.n},
+                          {dims.batch, dims.seq, dims.n},
+                          {dims.batch, dims.e, dims.n},
+                          {dims.batch, dims.e, dims.n}};
+  for (size_t i = 0; i < 5; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dy.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  return Status();
+}
+
+Status resolveCarryCombine(const char *op, const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs, int64_t &shards) {
+  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+    return s;
+  const TensorRef &carries = inputs[0], &decays = inputs[1], &dfinal = inputs[2];
+  if (dfinal.rank() != 3 || carries.rank() != 3 || dfinal.shape[0] == 0 ||
+      carries.shape[0] % dfinal.shape[0] != 0)
+    return opError(op, "expects carries [K*B,E,N] and dfinal [B,E,N], got " +
+                           shapeToString(carries.shape) + " and " + shapeToString(dfinal.shape));
+  const Shape stacked{carries.shape[0], dfinal.shape[1], dfinal.shape[2]};
+  const std::pair<const char *, const TensorRef *> operands[] = {
+      {"carries", &carries}, {"decays", &decays}, {"dlast", &outputs[0]}, {"dinit", &outputs[1]}};
+  const Shape shapes[] = {stacked, stacked, stacked, dfinal.shape};
+  for (size_t i = 0; i < 4; ++i) {
+    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dfinal.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
+      return s;
+  }
+  shards = carries.shape[0] / dfinal.shape[0];
+  return Status();
+}
+
+Status resolveScanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                       ScanGradShape &g) {
+  const size_t arity = withState ? 8 : 6, results = withState ? 6 : 5;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, results, results + 1); !s)
+    return s;
+  const TensorRef &dy = inputs[0];
+  const size_t first = withState ? 2 : 1; // u's index
+  const bool withOutput = outputs.size() == results + 1;
+  g.first = first;
+  g.results = results;
+  g.withOutput = withOutput;
+  ScanDims &dims = g.dims;
+  if (Status s = resolveScan(
+          op, inputs, first,
+          {{"dy", &dy}, {"du", &outputs[0]}, {"ddelta", &outputs[1]},
+           {"output", withOutput ? &outputs[results] : &dy}},
+          dims);
+      !s)
+    return s;
+  const char *names[] = {"dA", "dB", "dC"};
+  for (int i = 0; i < 3; ++i) {
+    const TensorRef &want = inputs[first + 2 + i], &got = outputs[2 + i];
+    if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
+      return s;
+    if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
+      return s;
+  }
+  const int64_t truncate = g.truncate = attrs.getInt("truncate", 0);
+  if (truncate < 0 || (truncate > 0 && !withState))
+    return opError(op, truncate < 0 ? "truncate must be >= 0, got " + std::to_string(truncate)
+                                    : std::string("truncate needs the state form"));
+  if (withState) {
+    if (Status s = checkState(op, "h0", inputs[7], dims, dy.dtype); !s)
+      return s;
+    // Truncated, the state's cotangent is the adjoint window [B, T, E, N].
+    const Shape carry = truncate ? Shape{dims.batch, truncate, dims.e, dims.n}
+                                 : Shape{dims.batch, dims.e, dims.n};
+    for (auto [name, t] : {std::pair<const char *, const TensorRef *>{"d final state", &inputs[1]},
+                           {"dh0", &outputs[5]}}) {
+      if (Status s = checkDType(op, name, t->dtype, dy.dtype); !s)
+        return s;
+      if (Status s = checkShape(op, name, t->shape, carry); !s)
+        return s;
+    }
+  }
+  return Status();
 }
 
 } // namespace cpu

@@ -289,21 +289,10 @@ const Artifact &CudaExecutor::artifact() const { return state_->artifact; }
 const std::string &CudaExecutor::deviceName() const { return state_->deviceName; }
 
 Status CudaExecutor::setInput(const std::string &name, const TensorRef &value) {
-  const Manifest &m = manifest();
-  for (int64_t id : m.inputs) {
-    const TensorDesc &t = m.tensors[size_t(id)];
-    if (t.name != name)
-      continue;
-    if (t.dtype != value.dtype || t.shape != value.shape)
-      return Status::error("input '" + name + "' expects " + dtypeName(t.dtype) + " " +
-                           shapeToString(t.shape) + ", got " + dtypeName(value.dtype) + " " +
-                           shapeToString(value.shape));
-    return write(id, value.data);
-  }
-  std::string names;
-  for (int64_t id : m.inputs)
-    names += (names.empty() ? "" : ", ") + m.tensors[size_t(id)].name;
-  return Status::error("the model has no input '" + name + "' (inputs: " + names + ")");
+  Result<int64_t> id = inputFor(name, value);
+  if (!id)
+    return id.status();
+  return write(*id, value.data);
 }
 
 Status CudaExecutor::run() {

@@ -23,51 +23,11 @@ std::string noDevice() {
   return devices.names.empty() ? devices.whyNone : std::string();
 }
 
-/// Runs `op` on the CPU and on the GPU with the same inputs; `outputs` give
-/// the shapes. Expects every output to agree within `tol` (relative to
-/// max(1, |cpu|)); outputs in `loose` within `looseTol`.
-void expectTwins(const char *op, const std::vector<const Tensor *> &inputs,
-                 const std::vector<Shape> &outputShapes, const AttrMap &attrs, double tol,
-                 std::vector<size_t> loose = {}, double looseTol = 1e-4) {
-  std::vector<Tensor> cpuOut, gpuOut;
-  for (const Shape &s : outputShapes) {
-    cpuOut.emplace_back(inputs[0]->dtype(), s);
-    gpuOut.emplace_back(inputs[0]->dtype(), s);
-  }
-  std::vector<const Tensor *> cpuOutPtrs;
-  for (Tensor &t : cpuOut)
-    cpuOutPtrs.push_back(&t);
-  Status cpu = runMulti(op, inputs, cpuOutPtrs, attrs);
-  ASSERT_TRUE(cpu.ok()) << op << " on the CPU: " << cpu.message();
-  // The inputs are checked on the CPU everywhere; the twin needs a GPU.
-  if (std::string why = noDevice(); !why.empty())
-    GTEST_SKIP() << "no CUDA device: " << why;
-
-  std::vector<DeviceBuffer> deviceIn(inputs.size()), deviceOut(outputShapes.size());
-  std::vector<TensorRef> inRefs, outRefs;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    ASSERT_TRUE(deviceIn[i].allocate(inputs[i]->bytes()).ok());
-    ASSERT_TRUE(deviceIn[i].upload(inputs[i]->ref().data, inputs[i]->bytes()).ok());
-    inRefs.push_back({inputs[i]->dtype(), inputs[i]->shape(), deviceIn[i].data()});
-  }
-  for (size_t i = 0; i < gpuOut.size(); ++i) {
-    ASSERT_TRUE(deviceOut[i].allocate(gpuOut[i].bytes()).ok());
-    outRefs.push_back({gpuOut[i].dtype(), gpuOut[i].shape(), deviceOut[i].data()});
-  }
-  Status s = runCudaKernel(op, inRefs, outRefs, attrs);
-  ASSERT_TRUE(s.ok()) << s.message();
-  for (size_t i = 0; i < gpuOut.size(); ++i) {
-    ASSERT_TRUE(deviceOut[i].download(gpuOut[i].ref().data, gpuOut[i].bytes()).ok());
-    bool isLoose = std::find(loose.begin(), loose.end(), i) != loose.end();
-    expectNear(gpuOut[i], values(cpuOut[i]), isLoose ? looseTol : tol,
-               std::string(op) + " output " + std::to_string(i));
-  }
-}
-
-/// As expectTwins for outputs of any dtype, which must agree exactly.
-void expectTwinsTyped(const char *op, const std::vector<const Tensor *> &inputs,
-                      const std::vector<std::pair<DType, Shape>> &outputs, const AttrMap &attrs) {
-  std::vector<Tensor> cpuOut, gpuOut;
+/// Runs `op` on the CPU, then (where a GPU is; else the test is skipped)
+/// on the GPU with the same inputs: the outputs of each, shaped as `outputs`.
+void runTwins(const char *op, const std::vector<const Tensor *> &inputs,
+              const std::vector<std::pair<DType, Shape>> &outputs, const AttrMap &attrs,
+              std::vector<Tensor> &cpuOut, std::vector<Tensor> &gpuOut) {
   for (const auto &[dtype, shape] : outputs) {
     cpuOut.emplace_back(dtype, shape);
     gpuOut.emplace_back(dtype, shape);
@@ -77,6 +37,7 @@ void expectTwinsTyped(const char *op, const std::vector<const Tensor *> &inputs,
     cpuOutPtrs.push_back(&t);
   Status cpu = runMulti(op, inputs, cpuOutPtrs, attrs);
   ASSERT_TRUE(cpu.ok()) << op << " on the CPU: " << cpu.message();
+  // The inputs are checked on the CPU everywhere; the twin needs a GPU.
   if (std::string why = noDevice(); !why.empty())
     GTEST_SKIP() << "no CUDA device: " << why;
   std::vector<DeviceBuffer> deviceIn(inputs.size()), deviceOut(outputs.size());
@@ -92,10 +53,38 @@ void expectTwinsTyped(const char *op, const std::vector<const Tensor *> &inputs,
   }
   Status s = runCudaKernel(op, inRefs, outRefs, attrs);
   ASSERT_TRUE(s.ok()) << s.message();
-  for (size_t i = 0; i < gpuOut.size(); ++i) {
+  for (size_t i = 0; i < gpuOut.size(); ++i)
     ASSERT_TRUE(deviceOut[i].download(gpuOut[i].ref().data, gpuOut[i].bytes()).ok());
-    EXPECT_EQ(values(gpuOut[i]), values(cpuOut[i])) << op << " output " << i;
+}
+
+/// Float outputs of inputs[0]'s dtype, shaped `outputShapes`, agree within
+/// `tol` (relative to max(1, |cpu|)); outputs in `loose` within `looseTol`.
+void expectTwins(const char *op, const std::vector<const Tensor *> &inputs,
+                 const std::vector<Shape> &outputShapes, const AttrMap &attrs, double tol,
+                 std::vector<size_t> loose = {}, double looseTol = 1e-4) {
+  std::vector<std::pair<DType, Shape>> outputs;
+  for (const Shape &shape : outputShapes)
+    outputs.push_back({inputs[0]->dtype(), shape});
+  std::vector<Tensor> cpuOut, gpuOut;
+  runTwins(op, inputs, outputs, attrs, cpuOut, gpuOut);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure())
+    return;
+  for (size_t i = 0; i < gpuOut.size(); ++i) {
+    bool isLoose = std::find(loose.begin(), loose.end(), i) != loose.end();
+    expectNear(gpuOut[i], values(cpuOut[i]), isLoose ? looseTol : tol,
+               std::string(op) + " output " + std::to_string(i));
   }
+}
+
+/// Outputs of any dtype, which must agree exactly.
+void expectTwinsTyped(const char *op, const std::vector<const Tensor *> &inputs,
+                      const std::vector<std::pair<DType, Shape>> &outputs, const AttrMap &attrs) {
+  std::vector<Tensor> cpuOut, gpuOut;
+  runTwins(op, inputs, outputs, attrs, cpuOut, gpuOut);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure())
+    return;
+  for (size_t i = 0; i < gpuOut.size(); ++i)
+    EXPECT_EQ(values(gpuOut[i]), values(cpuOut[i])) << op << " output " << i;
 }
 
 TEST(CudaKernels, EveryCudaKernelHasACpuTwin) {

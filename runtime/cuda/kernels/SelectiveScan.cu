@@ -172,39 +172,15 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
 Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, const AttrMap &attrs,
                 cudaStream_t stream) {
-  const size_t arity = withState ? 8 : 6, results = withState ? 6 : 5;
-  if (Status s = checkArity(op, inputs, arity, arity, outputs, results, results + 1); !s)
+  cpu::ScanGradShape g;
+  if (Status s = cpu::resolveScanGrad(op, withState, inputs, outputs, attrs, g); !s)
     return s;
-  const TensorRef &dy = inputs[0];
-  const size_t first = withState ? 2 : 1; // u's index
-  const bool withOutput = outputs.size() == results + 1;
-  ScanDims d;
-  if (Status s = cpu::resolveScan(op, inputs, first,
-                                  {{"dy", &dy},
-                                   {"du", &outputs[0]},
-                                   {"ddelta", &outputs[1]},
-                                   {"output", withOutput ? &outputs[results] : &dy}},
-                                  d);
-      !s)
-    return s;
-  const char *names[] = {"dA", "dB", "dC"};
-  for (int i = 0; i < 3; ++i) {
-    const TensorRef &want = inputs[first + 2 + size_t(i)], &got = outputs[2 + size_t(i)];
-    if (Status s = checkDType(op, names[i], got.dtype, want.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, names[i], got.shape, want.shape); !s)
-      return s;
-  }
-  if (attrs.getInt("truncate", 0) != 0)
+  if (g.truncate != 0)
     return opError(op, "a truncated backward (adjoint windows) has no CUDA kernel yet");
-  if (withState) {
-    if (Status s = cpu::checkState(op, "h0", inputs[7], d, dy.dtype); !s)
-      return s;
-    if (Status s = cpu::checkState(op, "d final state", inputs[1], d, dy.dtype); !s)
-      return s;
-    if (Status s = cpu::checkState(op, "dh0", outputs[5], d, dy.dtype); !s)
-      return s;
-  }
+  const TensorRef &dy = inputs[0];
+  const size_t first = g.first, results = g.results;
+  const bool withOutput = g.withOutput;
+  const ScanDims &d = g.dims;
   if (Status s = checkStateSize(op, d); !s)
     return s;
   const int64_t channels = d.batch * d.e;
@@ -280,26 +256,10 @@ __global__ void combineKernel(const T *carries, const T *decays, const T *dfinal
 Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                  const AttrMap &, cudaStream_t stream) {
   const char *op = "selective_scan_carry";
-  if (Status s = checkArity(op, inputs, 4, 4, outputs, 2); !s)
+  ScanDims d;
+  if (Status s = cpu::resolveScanCarry(op, inputs, outputs, d); !s)
     return s;
   const TensorRef &dy = inputs[0], &a = inputs[2];
-  if (dy.rank() != 3 || a.rank() != 2)
-    return opError(op, "dy must be [B,S,E] and A [E,N], got " + shapeToString(dy.shape) +
-                           " and " + shapeToString(a.shape));
-  const ScanDims d{dy.shape[0], dy.shape[1], dy.shape[2], a.shape[1]};
-  const std::pair<const char *, const TensorRef *> operands[] = {{"delta", &inputs[1]},
-                                                                  {"A", &a},
-                                                                  {"C", &inputs[3]},
-                                                                  {"carry", &outputs[0]},
-                                                                  {"decay", &outputs[1]}};
-  const Shape shapes[] = {dy.shape, {d.e, d.n}, {d.batch, d.seq, d.n}, {d.batch, d.e, d.n},
-                          {d.batch, d.e, d.n}};
-  for (size_t i = 0; i < 5; ++i) {
-    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dy.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
-      return s;
-  }
   if (Status s = checkStateSize(op, d); !s)
     return s;
   return dispatchFloat(op, dy.dtype, [&](auto tag) {
@@ -315,30 +275,17 @@ Status scanCarryCombine(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, const AttrMap &,
                         cudaStream_t stream) {
   const char *op = "selective_scan_carry_combine";
-  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+  int64_t shards = 0;
+  if (Status s = cpu::resolveCarryCombine(op, inputs, outputs, shards); !s)
     return s;
   const TensorRef &carries = inputs[0], &decays = inputs[1], &dfinal = inputs[2];
-  if (dfinal.rank() != 3 || carries.rank() != 3 || dfinal.shape[0] == 0 ||
-      carries.shape[0] % dfinal.shape[0] != 0)
-    return opError(op, "expects carries [K*B,E,N] and dfinal [B,E,N], got " +
-                           shapeToString(carries.shape) + " and " + shapeToString(dfinal.shape));
-  const Shape stacked{carries.shape[0], dfinal.shape[1], dfinal.shape[2]};
-  const std::pair<const char *, const TensorRef *> operands[] = {
-      {"carries", &carries}, {"decays", &decays}, {"dlast", &outputs[0]}, {"dinit", &outputs[1]}};
-  const Shape shapes[] = {stacked, stacked, stacked, dfinal.shape};
-  for (size_t i = 0; i < 4; ++i) {
-    if (Status s = checkDType(op, operands[i].first, operands[i].second->dtype, dfinal.dtype); !s)
-      return s;
-    if (Status s = checkShape(op, operands[i].first, operands[i].second->shape, shapes[i]); !s)
-      return s;
-  }
   return dispatchFloat(op, dfinal.dtype, [&](auto tag) {
     using T = decltype(tag);
     const int64_t size = dfinal.numElements();
     if (size > 0)
       combineKernel<T><<<gridFor(size), kThreads, 0, stream>>>(
           carries.as<T>(), decays.as<T>(), dfinal.as<T>(), outputs[0].as<T>(),
-          outputs[1].as<T>(), carries.shape[0] / dfinal.shape[0], size);
+          outputs[1].as<T>(), shards, size);
   });
 }
 

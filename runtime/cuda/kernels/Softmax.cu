@@ -15,27 +15,6 @@ namespace {
 using cpu::AxisView;
 using cpu::viewAroundAxis;
 
-/// The block-wide maximum (every thread gets it).
-__device__ double blockMax(double value) {
-  __shared__ double partial[32];
-  for (int offset = 16; offset > 0; offset /= 2)
-    value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  __syncthreads();
-  if (lane == 0)
-    partial[warp] = value;
-  __syncthreads();
-  const int warps = (blockDim.x + 31) / 32;
-  value = threadIdx.x < warps ? partial[threadIdx.x] : -INFINITY;
-  if (warp == 0)
-    for (int offset = 16; offset > 0; offset /= 2)
-      value = fmax(value, __shfl_down_sync(0xffffffffu, value, offset));
-  if (threadIdx.x == 0)
-    partial[0] = value;
-  __syncthreads();
-  return partial[0];
-}
-
 template <bool Log, typename T>
 __global__ void softmaxLines(const T *x, T *y, int64_t n, int64_t inner) {
   const int64_t line = blockIdx.x;
