@@ -17,9 +17,12 @@ namespace {
 
 using lc::Lane;
 
-/// The one lane of the lane-carrying ops that feed or read `op`, if they
-/// agree; nullopt when there are none or several.
-std::optional<Lane> agreedLane(Operation *op) {
+/// The lane `op` (inside the span of its group, which starts at `spanStart`)
+/// can take: the one lane of the lane-carrying ops that feed or read it, if
+/// they agree, and only where that keeps the group runnable: `op` feeds only
+/// that worker, or everything else it reads comes from before the group (a
+/// value that depends on the group through other ops must stay after it).
+std::optional<Lane> inferredLane(Operation *op, Operation *spanStart) {
   std::optional<Lane> agreed;
   bool conflict = false;
   auto see = [&](Operation *other) {
@@ -36,11 +39,27 @@ std::optional<Lane> agreedLane(Operation *op) {
     see(operand.getDefiningOp());
   for (Operation *user : op->getUsers())
     see(user);
-  return conflict ? std::nullopt : agreed;
+  if (conflict || !agreed)
+    return std::nullopt;
+  const bool feedsOnlyIt = !op->use_empty() && llvm::all_of(op->getUsers(), [&](Operation *user) {
+    std::optional<Lane> lane = lc::laneOf(user);
+    return lane && *lane == *agreed;
+  });
+  if (feedsOnlyIt)
+    return agreed;
+  for (Value operand : op->getOperands()) {
+    Operation *def = operand.getDefiningOp();
+    if (!def || def->getBlock() != op->getBlock() || def->isBeforeInBlock(spanStart))
+      continue;
+    if (std::optional<Lane> lane = lc::laneOf(def); lane && *lane == *agreed)
+      continue;
+    return std::nullopt;
+  }
+  return agreed;
 }
 
-/// Lanes for the ops inside a group's span whose neighbours are all of one
-/// worker, until nothing changes.
+/// Lanes for the ops inside a group's span that belong to one worker, until
+/// nothing changes.
 void inferLanes(Block &body) {
   llvm::DenseMap<int64_t, std::pair<Operation *, Operation *>> spans;
   for (Operation &op : body)
@@ -54,7 +73,8 @@ void inferLanes(Block &body) {
       for (Operation *op = span.first; op != span.second; op = op->getNextNode())
         if (!lc::laneOf(op) && op->getNumResults() > 0 &&
             !isa<lc::AdamWUpdateOp, lc::SgdUpdateOp>(op)) // they write a parameter
-          if (std::optional<Lane> lane = agreedLane(op); lane && lane->group == group) {
+          if (std::optional<Lane> lane = inferredLane(op, span.first);
+              lane && lane->group == group) {
             lc::setLane(op, *lane);
             changed = true;
           }
