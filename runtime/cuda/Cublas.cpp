@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <map>
 #include <mutex>
 #include <string>
 
@@ -26,7 +27,7 @@ const Loaded &loaded() {
   std::call_once(once, [] {
     void *lib = nullptr;
     std::string tried;
-    for (const char *name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
+    for (const char *name : {"libcublas.so.13", "libcublas.so"}) {
       lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (lib)
         break;
@@ -39,35 +40,34 @@ const Loaded &loaded() {
     CublasApi &a = l.api;
     if (!resolve(lib, "cublasCreate_v2", a.create) ||
         !resolve(lib, "cublasSetStream_v2", a.setStream) ||
-        !resolve(lib, "cublasSetWorkspace_v2", a.setWorkspace) ||
         !resolve(lib, "cublasSgemm_v2", a.sgemm) || !resolve(lib, "cublasDgemm_v2", a.dgemm) ||
         !resolve(lib, "cublasSgemmStridedBatched", a.sgemmStridedBatched) ||
-        !resolve(lib, "cublasDgemmStridedBatched", a.dgemmStridedBatched)) {
+        !resolve(lib, "cublasDgemmStridedBatched", a.dgemmStridedBatched))
       l.error = "the loaded cuBLAS lacks an entry point longctx needs";
-      return;
-    }
-    if (a.create(&a.handle) != CUBLAS_STATUS_SUCCESS) {
-      l.error = "cublasCreate failed (no GPU, or out of memory)";
-      return;
-    }
-    void *workspace = nullptr;
-    if (cudaMalloc(&workspace, kCublasWorkspaceBytes) != cudaSuccess ||
-        a.setWorkspace(a.handle, workspace, kCublasWorkspaceBytes) != CUBLAS_STATUS_SUCCESS)
-      l.error = "cannot give cuBLAS its " + std::to_string(kCublasWorkspaceBytes >> 20) +
-                " MiB workspace";
   });
   return l;
 }
 
 } // namespace
 
-Result<const CublasApi *> cublasFor(const char *op, cudaStream_t stream) {
+Result<Cublas> cublasFor(const char *op, cudaStream_t stream) {
   const Loaded &l = loaded();
   if (!l.error.empty())
     return Status::error(std::string(op) + ": " + l.error);
-  if (Status s = cublasStatus(op, l.api.setStream(l.api.handle, stream)); !s)
-    return s;
-  return &l.api;
+  // Handles live for the process, one per stream that ever ran a GEMM.
+  static std::mutex mutex;
+  static std::map<cudaStream_t, cublasHandle_t> handles;
+  std::lock_guard<std::mutex> lock(mutex);
+  cublasHandle_t &handle = handles[stream];
+  if (!handle) {
+    if (l.api.create(&handle) != CUBLAS_STATUS_SUCCESS) {
+      handle = nullptr;
+      return Status::error(std::string(op) + ": cublasCreate failed (no GPU, or out of memory)");
+    }
+    if (Status s = cublasStatus(op, l.api.setStream(handle, stream)); !s)
+      return s;
+  }
+  return Cublas{&l.api, handle};
 }
 
 Status cublasStatus(const char *op, cublasStatus_t status) {

@@ -90,8 +90,7 @@ struct CudaExecutor::State {
   bool syncEachStep = false; // LONGCTX_CUDA_SYNC=1: find the step that faults
 
   ~State() {
-    if (main)
-      cudaStreamSynchronize(main);
+    cudaDeviceSynchronize(); // workers may still run code from the libraries
     for (cudaStream_t s : workerStreams)
       cudaStreamDestroy(s);
     for (cudaEvent_t e : joins)
@@ -184,18 +183,28 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
     return s;
   if (Status s = allocate(&st.optimizerState, m.stateBytes, "optimizer state"); !s)
     return s;
-  if (Status s = cudaCheck(cudaMemcpy(st.data, st.artifact.data->data(), dataBytes,
-                                      cudaMemcpyHostToDevice),
+  // Everything below is ordered on the schedule's stream (non-blocking: the
+  // legacy default stream would not order against it), then waited for.
+  if (Status s = cudaCheck(cudaStreamCreateWithFlags(&st.main, cudaStreamNonBlocking),
+                           "cudaStreamCreate");
+      !s)
+    return s;
+  if (Status s = cudaCheck(cudaMemcpyAsync(st.data, st.artifact.data->data(), dataBytes,
+                                           cudaMemcpyHostToDevice, st.main),
                            "uploading the weights");
       !s)
     return s;
-  if (Status s = cudaCheck(cudaMemset(st.optimizerState, 0, std::max<uint64_t>(m.stateBytes, 1)),
+  if (Status s = cudaCheck(cudaMemsetAsync(st.optimizerState, 0,
+                                           std::max<uint64_t>(m.stateBytes, 1), st.main),
                            "zeroing the optimizer state");
       !s)
     return s;
-  if (Status s = cudaCheck(cudaMemset(st.arena, 0, std::max<uint64_t>(m.arenaBytes, 1)),
+  if (Status s = cudaCheck(cudaMemsetAsync(st.arena, 0, std::max<uint64_t>(m.arenaBytes, 1),
+                                           st.main),
                            "zeroing the arena");
       !s)
+    return s;
+  if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "uploading the weights"); !s)
     return s;
   for (const TensorDesc &t : m.tensors) {
     void *base = t.kind == TensorKind::Weight || t.kind == TensorKind::Constant ? st.data
@@ -234,19 +243,24 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
         it = loaded.emplace(k->name, kernel).first;
       }
       bound.fused = it->second;
-      if (bound.outputs.size() != 1)
-        return Status::error("fused step " + k->name + " must have one output");
+      // The PTX reads each input as a full tensor of n elements or a scalar:
+      // an untrusted artifact must not make it read out of bounds.
+      if (bound.outputs.size() != 1 ||
+          (bound.outputs[0].dtype != DType::F32 && bound.outputs[0].dtype != DType::F64))
+        return Status::error("fused step " + k->name + " must have one f32 or f64 output");
+      for (const TensorRef &in : bound.inputs)
+        if (in.dtype != bound.outputs[0].dtype ||
+            (in.numElements() != bound.outputs[0].numElements() && in.rank() != 0))
+          return Status::error("fused step " + k->name + ": an input of " + dtypeName(in.dtype) +
+                               " " + shapeToString(in.shape) + " does not fit its output " +
+                               shapeToString(bound.outputs[0].shape));
     } else {
       bound.kernel = cuda::findCudaKernel(step.op);
     }
     st.steps.push_back(std::move(bound));
   }
 
-  // Streams: one for the schedule, one per worker of the widest group.
-  if (Status s = cudaCheck(cudaStreamCreateWithFlags(&st.main, cudaStreamNonBlocking),
-                           "cudaStreamCreate");
-      !s)
-    return s;
+  // Streams: the schedule's (made above), one per worker of the widest group.
   size_t widest = 0;
   for (size_t i = 0; i < m.schedule.size(); ++i) {
     const StepDesc &step = m.schedule[i];
@@ -311,30 +325,35 @@ Status CudaExecutor::run() {
     ++launches;
     return s;
   };
+  // A failure may leave workers running: wait for them before returning.
+  auto fail = [&](Status s) {
+    cudaDeviceSynchronize();
+    return s;
+  };
   auto group = st.groups.begin();
   for (size_t i = 0; i < st.steps.size();) {
     if (group != st.groups.end() && group->begin == i) {
       // Workers fork from the schedule's stream and join back into it.
       if (Status s = cudaCheck(cudaEventRecord(st.fork, st.main), "fork"); !s)
-        return s;
+        return fail(s);
       for (size_t w = 0; w < group->workers.size(); ++w) {
         cudaStream_t stream = st.workerStreams[w];
         if (Status s = cudaCheck(cudaStreamWaitEvent(stream, st.fork, 0), "fork"); !s)
-          return s;
+          return fail(s);
         for (size_t step : group->workers[w])
           if (Status s = timed(step, stream); !s)
-            return s;
+            return fail(s);
         if (Status s = cudaCheck(cudaEventRecord(st.joins[w], stream), "join"); !s)
-          return s;
+          return fail(s);
         if (Status s = cudaCheck(cudaStreamWaitEvent(st.main, st.joins[w], 0), "join"); !s)
-          return s;
+          return fail(s);
       }
       i = group->end;
       ++group;
       continue;
     }
     if (Status s = timed(i++, st.main); !s)
-      return s;
+      return fail(s);
   }
   if (Status s = cudaCheck(cudaStreamSynchronize(st.main),
                            "the step failed on the device (rerun with LONGCTX_CUDA_SYNC=1 to "
@@ -342,7 +361,8 @@ Status CudaExecutor::run() {
       !s)
     return s;
   size_t freeBytes = 0, totalBytes = 0;
-  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess)
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess &&
+      totalBytes - freeBytes > st.baselineUsed) // others may have freed memory since
     st.peakUsed = std::max<uint64_t>(st.peakUsed, totalBytes - freeBytes - st.baselineUsed);
   return Status();
 }
@@ -356,12 +376,12 @@ Result<TensorRef> CudaExecutor::read(int64_t id) {
   if (!mirror)
     mirror = std::make_unique<Tensor>(device.dtype, device.shape);
   if (!st.fresh[size_t(id)]) {
-    if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "sync"); !s)
-      return s;
-    if (Status s = cudaCheck(cudaMemcpy(mirror->data(), device.data, device.bytes(),
-                                        cudaMemcpyDeviceToHost),
+    if (Status s = cudaCheck(cudaMemcpyAsync(mirror->data(), device.data, device.bytes(),
+                                             cudaMemcpyDeviceToHost, st.main),
                              "reading '" + manifest().tensors[size_t(id)].name + "'");
         !s)
+      return s;
+    if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "reading"); !s)
       return s;
     st.fresh[size_t(id)] = true;
   }
@@ -372,12 +392,16 @@ Status CudaExecutor::write(int64_t id, const void *host) {
   State &st = *state_;
   if (id < 0 || size_t(id) >= st.refs.size())
     return Status::error("no tensor " + std::to_string(id));
-  st.fresh[size_t(id)] = false;
-  if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "sync"); !s)
+  // Tensors may share arena bytes: every host copy is stale after a write.
+  std::fill(st.fresh.begin(), st.fresh.end(), false);
+  // Ordered on the schedule's stream; waited for, as `host` may go away.
+  if (Status s = cudaCheck(cudaMemcpyAsync(st.refs[size_t(id)].data, host,
+                                           st.refs[size_t(id)].bytes(), cudaMemcpyHostToDevice,
+                                           st.main),
+                           "writing '" + manifest().tensors[size_t(id)].name + "'");
+      !s)
     return s;
-  return cudaCheck(cudaMemcpy(st.refs[size_t(id)].data, host, st.refs[size_t(id)].bytes(),
-                              cudaMemcpyHostToDevice),
-                   "writing '" + manifest().tensors[size_t(id)].name + "'");
+  return cudaCheck(cudaStreamSynchronize(st.main), "writing");
 }
 
 uint64_t CudaExecutor::allocatedBytes() const {

@@ -256,8 +256,10 @@ Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<Ten
   const int64_t queryRows = d.b * d.h * d.s, keyRows = d.b * d.hk * d.t;
   double *dRow = nullptr;
   if (cudaMallocAsync(&dRow, size_t(std::max<int64_t>(queryRows, 1)) * sizeof(double), stream) !=
-      cudaSuccess)
+      cudaSuccess) {
+    cudaGetLastError(); // not a later launch's error
     return opError(op, "cannot allocate the rows' do.o scratch");
+  }
   Status s = dispatchFloat(op, q.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (queryRows > 0) {

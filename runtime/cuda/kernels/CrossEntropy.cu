@@ -3,8 +3,9 @@
 // The CPU twins' shapes and attributes (cpu/OperandChecks.h), one block per
 // row: the row's max and sum of exponentials in double (blockMax,
 // blockSum), then the loss term or the gradient. Labels are resolved on the
-// device; a label outside [0, V) raises a flag and the launch fails naming
-// it. The mean's count is counted on the device too.
+// device; the lowest position whose label is outside [0, V) is recorded and
+// the launch fails naming it, as the CPU does. The mean's count is counted
+// on the device too.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/OperandChecks.h"
@@ -17,10 +18,10 @@ namespace {
 
 using cpu::CrossEntropyShape;
 
-constexpr unsigned long long kNoBadLabel = static_cast<unsigned long long>(INT64_MIN);
+constexpr unsigned long long kNoBadLabel = ~0ull;
 
 /// Device scratch of one launch: the summed loss, the counted rows, the
-/// first bad label.
+/// lowest position (in targets) of a label out of range.
 struct Scratch {
   double total;
   unsigned long long count;
@@ -37,7 +38,7 @@ __device__ inline int64_t labelOf(const I *targets, int64_t r, const CrossEntrop
   if (t == s.ignoreIndex)
     return -1;
   if (t < 0 || t >= s.vocab) {
-    atomicCAS(bad, kNoBadLabel, static_cast<unsigned long long>(t));
+    atomicMin(bad, static_cast<unsigned long long>(r + s.shift));
     return -1;
   }
   return t;
@@ -104,24 +105,39 @@ __global__ void finishLoss(const Scratch *scratch, T *loss, bool sum) {
                 : scratch->count ? scratch->total / double(scratch->count) : 0.0);
 }
 
-/// Runs `launch(scratch)` with zeroed scratch and fails naming a bad label.
+/// Runs `launch(scratch)` with zeroed scratch and fails naming the lowest
+/// position with a bad label and its label (read back from `targets`).
 template <typename Launch>
-Status withScratch(const char *op, int64_t vocab, cudaStream_t stream, Launch &&launch) {
+Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cudaStream_t stream,
+                   Launch &&launch) {
   Scratch *scratch = nullptr;
   if (cudaMallocAsync(&scratch, sizeof(Scratch), stream) != cudaSuccess)
     return launchStatus(op);
   Scratch init{0.0, 0, kNoBadLabel};
-  cudaMemcpyAsync(scratch, &init, sizeof init, cudaMemcpyHostToDevice, stream);
-  Status s = launch(scratch);
+  Status s = cudaMemcpyAsync(scratch, &init, sizeof init, cudaMemcpyHostToDevice, stream) ==
+                     cudaSuccess
+                 ? launch(scratch)
+                 : launchStatus(op);
   unsigned long long bad = kNoBadLabel;
-  cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream);
+  if (s && cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream) !=
+               cudaSuccess)
+    s = launchStatus(op);
   cudaFreeAsync(scratch, stream);
   if (cudaStreamSynchronize(stream) != cudaSuccess && s)
     s = launchStatus(op);
-  if (s && bad != kNoBadLabel)
-    return opError(op, "target " + std::to_string(static_cast<long long>(bad)) +
-                           " out of range for " + std::to_string(vocab) + " classes");
-  return s;
+  if (!s || bad == kNoBadLabel)
+    return s;
+  int64_t label = 0;
+  const size_t width = dtypeSize(targets.dtype);
+  int32_t narrow = 0;
+  void *dst = width == 8 ? static_cast<void *>(&label) : static_cast<void *>(&narrow);
+  if (cudaMemcpy(dst, static_cast<const char *>(targets.data) + bad * width, width,
+                 cudaMemcpyDeviceToHost) != cudaSuccess)
+    return launchStatus(op);
+  if (width != 8)
+    label = narrow;
+  return opError(op, "target " + std::to_string(label) + " at position " + std::to_string(bad) +
+                         " out of range for " + std::to_string(vocab) + " classes");
 }
 
 unsigned rowBlocks(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
@@ -150,7 +166,7 @@ Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<Tens
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
     return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
-  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);
@@ -181,7 +197,7 @@ Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
     return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
-  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);
@@ -217,7 +233,7 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
   CrossEntropyShape shape;
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, unshifted, shape); !s)
     return s;
-  return withScratch(op, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);

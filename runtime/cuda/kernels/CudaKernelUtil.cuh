@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 namespace longctx {
 namespace cuda {
@@ -103,18 +104,30 @@ inline Status launchStatus(const char *op) {
 }
 
 /// Runs fn(float{}) or fn(double{}) (which launches the kernels for that
-/// type) and returns the launch's status; other dtypes have no CUDA kernel.
+/// type) and returns its Status when it gives one, else the launch's status;
+/// other dtypes have no CUDA kernel.
 template <typename Fn> Status dispatchFloat(const char *op, DType dtype, Fn &&fn) {
+  auto call = [&](auto tag) -> Status {
+    if constexpr (std::is_same_v<decltype(fn(tag)), Status>) {
+      return fn(tag);
+    } else {
+      fn(tag);
+      return Status();
+    }
+  };
+  Status s;
   switch (dtype) {
   case DType::F32:
-    fn(float{});
+    s = call(float{});
     break;
   case DType::F64:
-    fn(double{});
+    s = call(double{});
     break;
   default:
     return opError(op, std::string("no CUDA kernel for ") + dtypeName(dtype));
   }
+  if (!s)
+    return s;
   return launchStatus(op);
 }
 

@@ -3,8 +3,9 @@
 // gather (ONNX Gather) and scatter_add (its adjoint, out = 0 then out[..,
 // idx[p], ..] += grad[.., p, ..]), with the CPU twins' shape checks. The
 // indices live on the device, so they are checked there: a kernel that
-// meets an index out of range raises a flag, and the launch fails with the
-// first such index (the host waits for the stream to read it).
+// meets an index out of range raises a flag, and the launch fails naming an
+// index it met (the host waits for the stream to read it). gather moves any
+// dtype (as integers of its size), scatter_add sums floats.
 // scatter_add accumulates with atomics: sums of repeated indices may differ
 // from the CPU's (ordered, in double) in the last bits.
 //
@@ -19,22 +20,29 @@ namespace {
 
 using cpu::GatherView;
 
-/// Index p of an i64 or i32 tensor, made non-negative; `bad` receives the
-/// first index out of [-axisLen, axisLen) (it stays INT64_MIN otherwise).
+/// The first index out of range a launch met, if any.
+struct BadIndex {
+  unsigned int seen; // 0 until one is met
+  long long value;
+};
+
+/// Index p of an i64 or i32 tensor, made non-negative; -1 (and `bad` set,
+/// by the first thread to get there) when out of [-axisLen, axisLen).
 template <typename I>
-__device__ inline int64_t rowOf(const I *indices, int64_t p, int64_t axisLen,
-                                unsigned long long *bad) {
+__device__ inline int64_t rowOf(const I *indices, int64_t p, int64_t axisLen, BadIndex *bad) {
   int64_t v = int64_t(indices[p]);
   if (v < -axisLen || v >= axisLen) {
-    atomicCAS(bad, static_cast<unsigned long long>(INT64_MIN), static_cast<unsigned long long>(v));
+    if (atomicCAS(&bad->seen, 0u, 1u) == 0u)
+      bad->value = v;
     return -1;
   }
   return v < 0 ? v + axisLen : v;
 }
 
+/// Elements move as unsigned integers of their size (gather takes any dtype).
 template <typename T, typename I>
 __global__ void gatherKernel(const T *data, const I *indices, T *out, GatherView view,
-                             unsigned long long *bad) {
+                             BadIndex *bad) {
   const int64_t total = view.outer * view.numIdx * view.inner;
   for (int64_t e = globalIndex(); e < total; e += globalStride()) {
     const int64_t j = e % view.inner, it = e / view.inner;
@@ -46,7 +54,7 @@ __global__ void gatherKernel(const T *data, const I *indices, T *out, GatherView
 
 template <typename T, typename I>
 __global__ void scatterAddKernel(const T *grad, const I *indices, T *out, GatherView view,
-                                 unsigned long long *bad) {
+                                 BadIndex *bad) {
   const int64_t total = view.outer * view.numIdx * view.inner;
   for (int64_t e = globalIndex(); e < total; e += globalStride()) {
     const int64_t j = e % view.inner, it = e / view.inner;
@@ -57,34 +65,34 @@ __global__ void scatterAddKernel(const T *grad, const I *indices, T *out, Gather
   }
 }
 
-/// Launches `launch(bad)` and fails naming the first bad index, if any.
+/// Launches `launch(bad)` and fails naming a bad index, if any (the host
+/// waits for the stream to read the flag).
 template <typename Launch>
 Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream, Launch &&launch) {
-  unsigned long long *bad = nullptr;
+  BadIndex *bad = nullptr;
   if (cudaMallocAsync(&bad, sizeof *bad, stream) != cudaSuccess)
     return launchStatus(op);
-  unsigned long long none = static_cast<unsigned long long>(INT64_MIN), seen = none;
-  cudaMemcpyAsync(bad, &none, sizeof none, cudaMemcpyHostToDevice, stream);
-  Status s = launch(bad);
-  cudaMemcpyAsync(&seen, bad, sizeof seen, cudaMemcpyDeviceToHost, stream);
+  BadIndex none{0, 0}, seen{0, 0};
+  Status s = cudaMemcpyAsync(bad, &none, sizeof none, cudaMemcpyHostToDevice, stream) == cudaSuccess
+                 ? launch(bad)
+                 : launchStatus(op);
+  if (s && cudaMemcpyAsync(&seen, bad, sizeof seen, cudaMemcpyDeviceToHost, stream) != cudaSuccess)
+    s = launchStatus(op);
   cudaFreeAsync(bad, stream);
   if (cudaStreamSynchronize(stream) != cudaSuccess && s)
     s = launchStatus(op);
-  if (s && seen != none)
-    return opError(op, "index " + std::to_string(static_cast<long long>(seen)) +
-                           " out of range for a dim of size " + std::to_string(axisLen));
+  if (s && seen.seen)
+    return opError(op, "index " + std::to_string(seen.value) + " out of range for a dim of size " +
+                           std::to_string(axisLen));
   return s;
 }
 
-/// Runs fn(T{}, I{}) for the data's float and the indices' integer type.
-template <typename Fn>
-Status dispatchIndexed(const char *op, DType data, DType indices, Fn &&fn) {
-  return dispatchFloat(op, data, [&](auto tag) {
-    if (indices == DType::I64)
-      fn(tag, int64_t{});
-    else
-      fn(tag, int32_t{});
-  });
+/// Runs fn(I{}) for the indices' integer type (i64 or i32: checked before).
+template <typename Fn> void dispatchIndex(DType indices, Fn &&fn) {
+  if (indices == DType::I64)
+    fn(int64_t{});
+  else
+    fn(int32_t{});
 }
 
 Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
@@ -101,13 +109,22 @@ Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
     return s;
   if (o.numElements() == 0)
     return Status();
-  return withIndexCheck(op, view.axisLen, stream, [&](unsigned long long *bad) {
-    return dispatchIndexed(op, data.dtype, indices.dtype, [&](auto t, auto i) {
-      using T = decltype(t);
+  return withIndexCheck(op, view.axisLen, stream, [&](BadIndex *bad) {
+    dispatchIndex(indices.dtype, [&](auto i) {
       using I = decltype(i);
-      gatherKernel<T, I><<<gridFor(o.numElements()), kThreads, 0, stream>>>(
-          data.as<T>(), indices.as<I>(), o.as<T>(), view, bad);
+      auto launch = [&](auto t) {
+        using U = decltype(t);
+        gatherKernel<U, I><<<gridFor(o.numElements()), kThreads, 0, stream>>>(
+            data.as<U>(), indices.as<I>(), o.as<U>(), view, bad);
+      };
+      switch (dtypeSize(data.dtype)) {
+      case 1: launch(uint8_t{}); break;
+      case 2: launch(uint16_t{}); break;
+      case 4: launch(uint32_t{}); break;
+      default: launch(uint64_t{});
+      }
     });
+    return launchStatus(op);
   });
 }
 
@@ -129,12 +146,14 @@ Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<Tensor
     return launchStatus(op);
   if (grad.numElements() == 0)
     return Status();
-  return withIndexCheck(op, view.axisLen, stream, [&](unsigned long long *bad) {
-    return dispatchIndexed(op, o.dtype, indices.dtype, [&](auto t, auto i) {
+  return withIndexCheck(op, view.axisLen, stream, [&](BadIndex *bad) {
+    return dispatchFloat(op, o.dtype, [&](auto t) {
       using T = decltype(t);
-      using I = decltype(i);
-      scatterAddKernel<T, I><<<gridFor(grad.numElements()), kThreads, 0, stream>>>(
-          grad.as<T>(), indices.as<I>(), o.as<T>(), view, bad);
+      dispatchIndex(indices.dtype, [&](auto i) {
+        using I = decltype(i);
+        scatterAddKernel<T, I><<<gridFor(grad.numElements()), kThreads, 0, stream>>>(
+            grad.as<T>(), indices.as<I>(), o.as<T>(), view, bad);
+      });
     });
   });
 }

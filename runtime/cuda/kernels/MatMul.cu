@@ -12,6 +12,8 @@
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 
+#include <climits>
+
 namespace longctx {
 namespace cuda {
 namespace {
@@ -30,19 +32,19 @@ template <typename T>
 Status gemm(const char *op, cudaStream_t stream, bool transA, bool transB, int64_t m, int64_t n,
             int64_t k, T alpha, const T *a, int64_t lda, int64_t strideA, const T *b, int64_t ldb,
             int64_t strideB, T beta, T *c, int64_t ldc, int64_t strideC, int64_t count) {
-  Result<const CublasApi *> api = cublasFor(op, stream);
-  if (!api)
-    return api.status();
-  const CublasApi &x = **api;
+  Result<Cublas> blas = cublasFor(op, stream);
+  if (!blas)
+    return blas.status();
+  const CublasApi &x = *blas->api;
   const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   if constexpr (std::is_same_v<T, float>)
-    return cublasStatus(op, x.sgemmStridedBatched(x.handle, opB, opA, int(n), int(m), int(k),
+    return cublasStatus(op, x.sgemmStridedBatched(blas->handle, opB, opA, int(n), int(m), int(k),
                                                   &alpha, b, int(ldb), strideB, a, int(lda),
                                                   strideA, &beta, c, int(ldc), strideC,
                                                   int(count)));
   else
-    return cublasStatus(op, x.dgemmStridedBatched(x.handle, opB, opA, int(n), int(m), int(k),
+    return cublasStatus(op, x.dgemmStridedBatched(blas->handle, opB, opA, int(n), int(m), int(k),
                                                   &alpha, b, int(ldb), strideB, a, int(lda),
                                                   strideA, &beta, c, int(ldc), strideC,
                                                   int(count)));
@@ -57,6 +59,8 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
   MatMulDims d;
   if (Status s = cpu::resolveMatMul(op, a, b, o, d); !s)
     return s;
+  if (a.dtype != DType::F32 && a.dtype != DType::F64)
+    return opError(op, std::string("no CUDA kernel for ") + dtypeName(a.dtype));
   if (o.numElements() == 0)
     return Status();
   if (d.k == 0)
@@ -71,9 +75,17 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
     const T *pa = a.as<T>(), *pb = b.as<T>();
     T *po = o.as<T>();
     const int64_t mk = d.m * d.k, kn = d.k * d.n, mn = d.m * d.n;
-    if (sharedB) // a's batch folds into M: one GEMM
-      return gemm<T>(op, stream, false, false, numBatch * d.m, d.n, d.k, T(1), pa, d.k, 0, pb,
-                     d.n, 0, T(0), po, d.n, 0, 1);
+    if (sharedB) { // a's batch folds into M: one GEMM (chunked past cuBLAS's int)
+      const int64_t rows = numBatch * d.m, step = INT_MAX;
+      for (int64_t r = 0; r < rows; r += step)
+        if (Status s = gemm<T>(op, stream, false, false, std::min(step, rows - r), d.n, d.k, T(1),
+                               pa + r * d.k, d.k, 0, pb, d.n, 0, T(0), po + r * d.n, d.n, 0, 1);
+            !s)
+          return s;
+      return Status();
+    }
+    if (numBatch > INT_MAX)
+      return opError(op, "more batched products than cuBLAS's int");
     if (sameBatch || sharedA) // one strided batch
       return gemm<T>(op, stream, false, false, d.m, d.n, d.k, T(1), pa, d.k, sharedA ? 0 : mk,
                      pb, d.n, kn, T(0), po, d.n, mn, numBatch);

@@ -1,8 +1,9 @@
 //===- SelectiveScan.cu - Mamba's selective scan and its gradient on CUDA --===//
 //
 // The CPU twins' operands and checks (cpu/OperandChecks.h). One thread per
-// channel (b, e) walks the sequence with its state in double, as the CPU
-// does; channels are independent, so B x E threads run at once.
+// channel (b, e) walks the sequence, with the state in the tensors' type in
+// the forward and in double in the backward, as the CPU does; channels are
+// independent, so B x E threads run at once.
 //
 // The gradient walks backwards and needs the states in reverse: each
 // channel keeps the state at the start of every chunk of ~sqrt(S) steps
@@ -41,38 +42,50 @@ Status checkStateSize(const char *op, const ScanDims &d) {
 template <typename T>
 __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm, const T *c, T *y,
                             ScanDims d, const T *h0, T *hLast) {
-  const int64_t ch = globalIndex();
-  if (ch >= d.batch * d.e)
-    return;
-  const int64_t b = ch / d.e, e = ch % d.e;
-  double h[kMaxState];
-  for (int64_t i = 0; i < d.n; ++i)
-    h[i] = h0 ? double(h0[ch * d.n + i]) : 0.0;
-  for (int64_t s = 0; s < d.seq; ++s) {
-    const int64_t step = b * d.seq + s, x = step * d.e + e;
-    const double dt = double(delta[x]), du = dt * double(u[x]);
-    double acc = 0;
-    for (int64_t i = 0; i < d.n; ++i) {
-      h[i] = exp(dt * double(a[e * d.n + i])) * h[i] + du * double(bm[step * d.n + i]);
-      acc += h[i] * double(c[step * d.n + i]);
-    }
-    y[x] = T(acc);
-  }
-  if (hLast)
+  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride()) {
+    const int64_t b = ch / d.e, e = ch % d.e;
+    T h[kMaxState];
     for (int64_t i = 0; i < d.n; ++i)
-      hLast[ch * d.n + i] = T(h[i]);
+      h[i] = h0 ? h0[ch * d.n + i] : T(0);
+    for (int64_t s = 0; s < d.seq; ++s) {
+      const int64_t step = b * d.seq + s, x = step * d.e + e;
+      const T dt = delta[x], du = dt * u[x];
+      T acc = 0;
+      for (int64_t i = 0; i < d.n; ++i) {
+        h[i] = exp(dt * a[e * d.n + i]) * h[i] + du * bm[step * d.n + i];
+        acc += h[i] * c[step * d.n + i];
+      }
+      y[x] = acc;
+    }
+    if (hLast)
+      for (int64_t i = 0; i < d.n; ++i)
+        hLast[ch * d.n + i] = h[i];
+  }
 }
 
-/// One channel's walk back. Scratch per channel: `chunks` checkpoints and
+template <typename T>
+__device__ void backwardChannel(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
+                                const T *c, T *du, T *ddelta, double *dA, double *dB,
+                                double *dC, ScanDims d, const T *h0, const T *dhLast, T *dh0,
+                                T *y, double *scratch, int64_t chunkLen, int64_t ch);
+
+/// The channels' walks back. Scratch per channel: `chunks` checkpoints and
 /// one chunk's states (chunkLen + 1), N doubles each.
 template <typename T>
 __global__ void scanBackward(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
                              const T *c, T *du, T *ddelta, double *dA, double *dB, double *dC,
                              ScanDims d, const T *h0, const T *dhLast, T *dh0, T *y,
                              double *scratch, int64_t chunkLen) {
-  const int64_t ch = globalIndex();
-  if (ch >= d.batch * d.e)
-    return;
+  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride())
+    backwardChannel(dy, u, delta, a, bm, c, du, ddelta, dA, dB, dC, d, h0, dhLast, dh0, y,
+                    scratch, chunkLen, ch);
+}
+
+template <typename T>
+__device__ void backwardChannel(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
+                                const T *c, T *du, T *ddelta, double *dA, double *dB,
+                                double *dC, ScanDims d, const T *h0, const T *dhLast, T *dh0,
+                                T *y, double *scratch, int64_t chunkLen, int64_t ch) {
   const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
   const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
   double *ckpt = scratch + ch * (chunks + chunkLen + 1) * n;
@@ -177,6 +190,8 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
     return s;
   if (g.truncate != 0)
     return opError(op, "a truncated backward (adjoint windows) has no CUDA kernel yet");
+  if (const int64_t chunk = attrs.getInt("chunk", 0); chunk < 0) // as the CPU says it
+    return opError(op, "chunk must be >= 0, got " + std::to_string(chunk));
   const TensorRef &dy = inputs[0];
   const size_t first = g.first, results = g.results;
   const bool withOutput = g.withOutput;
@@ -191,8 +206,10 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
   const int64_t perChannel = (chunks + chunkLen + 1) * d.n;
   double *acc = nullptr;
   const size_t accBytes = size_t(nA + 2 * nBC + channels * perChannel) * sizeof(double);
-  if (cudaMallocAsync(&acc, std::max<size_t>(accBytes, 8), stream) != cudaSuccess)
+  if (cudaMallocAsync(&acc, std::max<size_t>(accBytes, 8), stream) != cudaSuccess) {
+    cudaGetLastError(); // not a later launch's error
     return opError(op, "cannot allocate " + std::to_string(accBytes) + " bytes of scratch");
+  }
   cudaMemsetAsync(acc, 0, size_t(nA + 2 * nBC) * sizeof(double), stream);
   double *dA = acc, *dB = dA + nA, *dC = dB + nBC, *scratch = dC + nBC;
   Status s = dispatchFloat(op, dy.dtype, [&](auto tag) {
@@ -217,11 +234,19 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
 }
 
 template <typename T>
+__device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
+                             T *decay, ScanDims d, int64_t ch);
+
+template <typename T>
 __global__ void carryKernel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
                             T *decay, ScanDims d) {
-  const int64_t ch = globalIndex();
-  if (ch >= d.batch * d.e)
-    return;
+  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride())
+    carryChannel(dy, delta, a, c, carry, decay, d, ch);
+}
+
+template <typename T>
+__device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
+                             T *decay, ScanDims d, int64_t ch) {
   const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
   double acc[kMaxState];
   for (int64_t i = 0; i < n; ++i)
