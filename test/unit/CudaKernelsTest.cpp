@@ -170,6 +170,12 @@ TEST(CudaKernels, GatherAndScatterAddMatchCpu) {
   Tensor rows = randomTensor<float>({4, 2, 3}, -1, 1, 32);
   expectTwins("gather", {&rows, &ids32}, {{4, 3, 3}}, attrs, 1e-6);
 
+  // Any dtype gathers (an i64 table here).
+  Tensor ints = tensor<int64_t>({4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+  Tensor pick = tensor<int64_t>({3}, {3, 0, -1});
+  attrs.set("axis", int64_t(0));
+  expectTwinsTyped("gather", {&ints, &pick}, {{DType::I64, {3, 2}}}, attrs);
+
   // An index out of range fails on the device with the index named.
   if (!noDevice().empty())
     return;
