@@ -22,6 +22,6 @@ for m in llama mamba mamba-parallel; do
   grep -h "loss\|device memory" "$R/$m-cpu.txt" "$R/$m-cuda.txt" | tee -a "$R/e2e.txt"
 done
 # 3. Step time at 4K, 16K, 64K next to PyTorch eager (when torch imports).
-timeout 400 python3 bench/step --artifacts "$C/bench" --device cuda --build "$C" --steps 4 \
+timeout 400 python3 bench/step --artifacts "$C/bench" --device cuda --build "$C" --steps 4 --data "$C/data.txt" \
   > "$R/bench_step_cuda.json" 2> "$R/bench_step_cuda.err"
 tail -40 "$R/bench_step_cuda.json"
