@@ -2,6 +2,8 @@
 #include "dialects/lc/LcOps.h"
 #include "passes/Passes.h"
 
+#include "llvm/ADT/DenseMap.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -87,10 +89,16 @@ struct OptimizerPass : impl::LcOptimizerBase<OptimizerPass> {
     // The last op that reads each parameter (updates must come after it).
     llvm::StringMap<Operation *> lastReader;
     Block &body = func.getBody().front();
-    for (Operation &op : body)
+    // Positions in the body as it is now: the updates below move, but the
+    // ops they are placed after do not, so this order stays valid (asking
+    // the block instead would renumber it after every move: O(ops) each).
+    llvm::DenseMap<Operation *, int64_t> position;
+    for (Operation &op : body) {
+      position[&op] = int64_t(position.size());
       for (Value operand : op.getOperands())
         if (auto param = operand.getDefiningOp<lc::ParamOp>())
           lastReader[param.getName()] = &op;
+    }
     for (auto &[name, g] : grads) {
       Operation *update;
       if (kind == "adamw")
@@ -107,7 +115,7 @@ struct OptimizerPass : impl::LcOptimizerBase<OptimizerPass> {
       // As early as possible: after the gradient and the parameter's last reader.
       Operation *after = g.getDefiningOp();
       if (Operation *reader = lastReader.lookup(name.getValue()))
-        if (!after || after->isBeforeInBlock(reader))
+        if (!after || position.lookup(after) < position.lookup(reader))
           after = reader;
       if (after && after->getBlock() == &body && after != ret.getOperation())
         update->moveAfter(after);
