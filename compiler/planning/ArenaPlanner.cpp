@@ -40,6 +40,11 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
   };
   std::vector<size_t> stamp(buffers.size(), SIZE_MAX); // dedupes a query's hits
   std::map<int64_t, std::vector<size_t>> placedInGroup;
+  // Buffers spanning many buckets go into coarse buckets of kCoarse buckets
+  // each: a long query then meets a long-lived buffer once per coarse bucket,
+  // not once per bucket (long-lived buffers overlap most queries).
+  constexpr size_t kLongBuckets = 8, kCoarse = 64;
+  std::vector<std::vector<size_t>> coarse(numBuckets / kCoarse + 1);
   for (size_t id : order) {
     const BufferLifetime &b = buffers[id];
     uint64_t size = alignUp(std::max<uint64_t>(b.bytes, 1), alignment);
@@ -55,6 +60,10 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
       auto [from, to] = bucketRange(b);
       for (size_t k = from; k <= to; ++k)
         for (size_t other : buckets[k])
+          if (stamp[other] != id && overlapInTime(b, buffers[other]))
+            occupy(other);
+      for (size_t k = from / kCoarse; k <= to / kCoarse; ++k)
+        for (size_t other : coarse[k])
           if (stamp[other] != id && overlapInTime(b, buffers[other]))
             occupy(other);
     }
@@ -77,8 +86,12 @@ ArenaPlan placeInOrder(const std::vector<BufferLifetime> &buffers,
     plan.arenaBytes = std::max(plan.arenaBytes, bestOffset + size);
     if (b.first <= b.last) {
       auto [from, to] = bucketRange(b);
-      for (size_t k = from; k <= to; ++k)
-        buckets[k].push_back(id);
+      if (to - from >= kLongBuckets)
+        for (size_t k = from / kCoarse; k <= to / kCoarse; ++k)
+          coarse[k].push_back(id);
+      else
+        for (size_t k = from; k <= to; ++k)
+          buckets[k].push_back(id);
     }
     if (b.group >= 0)
       placedInGroup[b.group].push_back(id);
