@@ -70,19 +70,6 @@ struct AttnDims : AttentionDims {
   }
 };
 
-/// Checks that each (name, tensor) has q's dtype and the given shape.
-Status checkSame(
-    const char *op, DType dtype,
-    std::initializer_list<std::tuple<const char *, const TensorRef *, Shape>>
-        list) {
-  for (auto &[what, t, shape] : list) {
-    if (Status s = checkDType(op, what, t->dtype, dtype); !s)
-      return s;
-    if (Status s = checkShape(op, what, t->shape, shape); !s)
-      return s;
-  }
-  return Status();
-}
 
 /// Whether the kernel is worth a parallel region: ~S*T*(D+Dv) multiply-adds.
 bool worthParallel(const AttnDims &d, int64_t tasks) {
@@ -180,7 +167,7 @@ Status attentionKernel(const std::vector<TensorRef> &inputs,
   AttnDims d;
   if (Status s = resolveAttention(op, q, k, v, attrs, d); !s)
     return s;
-  if (Status s = checkSame(op, q.dtype,
+  if (Status s = checkOperands(op, q.dtype,
                            {{"o", &o, {d.b, d.h, d.s, d.dv}},
                             {"lse", &lse, {d.b, d.h, d.s}}});
       !s)
@@ -328,7 +315,7 @@ Status attentionGradKernel(const std::vector<TensorRef> &inputs,
   AttnDims d;
   if (Status s = resolveAttention(op, q, k, v, attrs, d); !s)
     return s;
-  if (Status s = checkSame(op, q.dtype,
+  if (Status s = checkOperands(op, q.dtype,
                            {{"do", &dout, {d.b, d.h, d.s, d.dv}},
                             {"o", &o, {d.b, d.h, d.s, d.dv}},
                             {"lse", &lse, {d.b, d.h, d.s}},
@@ -416,6 +403,19 @@ Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
   if (causal != 0 && causal != 1)
     return opError(op, "causal must be 0 or 1, got " + std::to_string(causal));
   dims.causal = causal == 1;
+  return Status();
+}
+
+Status checkOperands(
+    const char *op, DType dtype,
+    std::initializer_list<std::tuple<const char *, const TensorRef *, Shape>>
+        list) {
+  for (auto &[what, t, shape] : list) {
+    if (Status s = checkDType(op, what, t->dtype, dtype); !s)
+      return s;
+    if (Status s = checkShape(op, what, t->shape, shape); !s)
+      return s;
+  }
   return Status();
 }
 

@@ -180,13 +180,9 @@ Status crossEntropyAndGradKernel(const std::vector<TensorRef> &inputs,
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
                   &dx = outputs[1];
-  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
-    return s;
-  if (Status s = checkDType(op, "dlogits", dx.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "dlogits", dx.shape, logits.shape); !s)
+  if (Status s = checkOperands(op, logits.dtype,
+                               {{"loss", &loss, {}}, {"dlogits", &dx, logits.shape}});
+      !s)
     return s;
   AttrMap unshifted = attrs;
   unshifted.set("shift", int64_t(0));

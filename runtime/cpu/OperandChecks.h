@@ -12,11 +12,17 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace longctx {
 namespace cpu {
+
+/// Checks that each (name, tensor) has `dtype` and the given shape.
+Status checkOperands(
+    const char *op, DType dtype,
+    std::initializer_list<std::tuple<const char *, const TensorRef *, Shape>> list);
 
 /// Checks transpose's `perm` (default: reversed dims) against x and o, and
 /// gives the input stride of each output dim.

@@ -185,17 +185,6 @@ unsigned warpBlocks(int64_t rows) {
   return unsigned(std::max<int64_t>(1, (rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
 }
 
-Status checkOperands(const char *op, DType dtype,
-                     std::initializer_list<std::tuple<const char *, const TensorRef *, Shape>> list) {
-  for (auto &[what, t, shape] : list) {
-    if (Status s = checkDType(op, what, t->dtype, dtype); !s)
-      return s;
-    if (Status s = checkShape(op, what, t->shape, shape); !s)
-      return s;
-  }
-  return Status();
-}
-
 Status checkHeadDims(const char *op, const AttentionDims &d) {
   if (d.d > kMaxHeadDim || d.dv > kMaxHeadDim)
     return opError(op, "head dims " + std::to_string(d.d) + "/" + std::to_string(d.dv) +
@@ -216,7 +205,7 @@ Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorR
   AttentionDims d;
   if (Status s = cpu::resolveAttention(op, q, k, v, attrs, d); !s)
     return s;
-  if (Status s = checkOperands(op, q.dtype,
+  if (Status s = cpu::checkOperands(op, q.dtype,
                                {{"o", &o, {d.b, d.h, d.s, d.dv}}, {"lse", &lse, {d.b, d.h, d.s}}});
       !s)
     return s;
@@ -242,7 +231,7 @@ Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<Ten
   AttentionDims d;
   if (Status s = cpu::resolveAttention(op, q, k, v, attrs, d); !s)
     return s;
-  if (Status s = checkOperands(op, q.dtype,
+  if (Status s = cpu::checkOperands(op, q.dtype,
                                {{"do", &dout, {d.b, d.h, d.s, d.dv}},
                                 {"o", &o, {d.b, d.h, d.s, d.dv}},
                                 {"lse", &lse, {d.b, d.h, d.s}},

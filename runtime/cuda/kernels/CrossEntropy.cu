@@ -158,9 +158,7 @@ Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<Tens
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0];
-  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
+  if (Status s = cpu::checkOperands(op, logits.dtype, {{"loss", &loss, {}}}); !s)
     return s;
   CrossEntropyShape shape;
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
@@ -189,9 +187,7 @@ Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
     return s;
   if (dloss.rank() != 0) // as the CPU's readScalar says it
     return opError(op, "dloss must be rank 0, got shape " + shapeToString(dloss.shape));
-  if (Status s = checkDType(op, "output", dx.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "output", dx.shape, logits.shape); !s)
+  if (Status s = cpu::checkOperands(op, logits.dtype, {{"output", &dx, logits.shape}}); !s)
     return s;
   CrossEntropyShape shape;
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
@@ -220,13 +216,9 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
                   &dx = outputs[1];
-  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
-    return s;
-  if (Status s = checkDType(op, "dlogits", dx.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "dlogits", dx.shape, logits.shape); !s)
+  if (Status s = cpu::checkOperands(op, logits.dtype,
+                                    {{"loss", &loss, {}}, {"dlogits", &dx, logits.shape}});
+      !s)
     return s;
   AttrMap unshifted = attrs;
   unshifted.set("shift", int64_t(0));
