@@ -90,7 +90,8 @@ Status attrsFromJson(const json &j, AttrMap &attrs, const std::string &where) {
 
 Result<TensorKind> parseKind(const std::string &s) {
   for (TensorKind k : {TensorKind::Input, TensorKind::Output, TensorKind::Weight,
-                       TensorKind::Constant, TensorKind::Transient, TensorKind::State})
+                       TensorKind::Constant, TensorKind::Transient, TensorKind::State,
+                       TensorKind::Workspace})
     if (s == tensorKindName(k))
       return k;
   return Status::error("unknown tensor kind '" + s + "'");
@@ -190,12 +191,14 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
     };
     m.inputs = j.at("inputs").get<std::vector<int64_t>>();
     m.outputs = j.at("outputs").get<std::vector<int64_t>>();
-    for (int64_t id : m.inputs)
-      if (Status s = checkId(id, "inputs"); !s)
-        return s;
-    for (int64_t id : m.outputs)
-      if (Status s = checkId(id, "outputs"); !s)
-        return s;
+    for (const auto &[ids, where] : {std::pair{&m.inputs, "inputs"}, {&m.outputs, "outputs"}})
+      for (int64_t id : *ids) {
+        if (Status s = checkId(id, where); !s)
+          return s;
+        if (m.tensors[size_t(id)].kind == TensorKind::Workspace)
+          return Status::error(std::string(where) + ": '" + m.tensors[size_t(id)].name +
+                               "' is a workspace");
+      }
     for (const json &s : j.at("schedule")) {
       StepDesc step;
       step.op = s.at("op").get<std::string>();
@@ -203,16 +206,21 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
       std::string where = "step " + std::to_string(m.schedule.size()) + " (" + step.op + ")";
       step.inputs = s.at("inputs").get<std::vector<int64_t>>();
       step.outputs = s.at("outputs").get<std::vector<int64_t>>();
-      for (int64_t id : step.inputs)
+      for (int64_t id : step.inputs) {
         if (Status st = checkId(id, where); !st)
           return st;
+        if (m.tensors[size_t(id)].kind == TensorKind::Workspace)
+          return Status::error(where + ": reads workspace '" + m.tensors[size_t(id)].name +
+                               "' as an input");
+      }
       for (int64_t id : step.outputs) {
         if (Status st = checkId(id, where); !st)
           return st;
         TensorKind k = m.tensors[id].kind;
         bool updatable = (k == TensorKind::Weight || k == TensorKind::State) && isInPlaceUpdate(step.op);
         if (!updatable && (k == TensorKind::Weight || k == TensorKind::Constant ||
-                           k == TensorKind::Input || k == TensorKind::State))
+                           k == TensorKind::Input || k == TensorKind::State ||
+                           k == TensorKind::Workspace))
           return Status::error(where + ": writes read-only tensor '" + m.tensors[id].name + "'");
       }
       if (Status st = attrsFromJson(s.value("attrs", json::object()), step.attrs, where); !st)
@@ -227,6 +235,16 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
                                std::to_string(kMaxWorkers));
         step.group = lane[0].get<int64_t>();
         step.worker = lane[1].get<int64_t>();
+      }
+      if (s.contains("workspace")) {
+        step.workspace = s.at("workspace").get<int64_t>();
+        if (Status st = checkId(step.workspace, where); !st)
+          return st;
+        if (m.tensors[size_t(step.workspace)].kind != TensorKind::Workspace)
+          return Status::error(where + ": its workspace '" +
+                               m.tensors[size_t(step.workspace)].name + "' is a " +
+                               tensorKindName(m.tensors[size_t(step.workspace)].kind) +
+                               " tensor, not a workspace");
       }
       m.schedule.push_back(std::move(step));
     }
@@ -263,6 +281,7 @@ const char *tensorKindName(TensorKind kind) {
   case TensorKind::Constant: return "constant";
   case TensorKind::Transient: return "transient";
   case TensorKind::State: return "state";
+  case TensorKind::Workspace: return "workspace";
   }
   return "?";
 }
@@ -305,6 +324,8 @@ std::string manifestToJson(const Manifest &m, int indent) {
                  {"loc", s.location}};
     if (s.group >= 0)
       step["lane"] = {s.group, s.worker};
+    if (s.workspace >= 0)
+      step["workspace"] = s.workspace;
     j["schedule"].push_back(std::move(step));
   }
   return j.dump(indent);

@@ -26,7 +26,9 @@ constexpr uint64_t kArenaAlignment = 256;
 
 /// Weight: parameters (data section, updated in place by optimizer steps).
 /// State: optimizer state (zero-initialised at load, persistent, in-place).
-enum class TensorKind { Input, Output, Weight, Constant, Transient, State };
+/// Workspace: a step's device scratch (runtime/cuda/KernelWorkspace.h), in
+/// the arena for that step only; it is no step's input or output.
+enum class TensorKind { Input, Output, Weight, Constant, Transient, State, Workspace };
 const char *tensorKindName(TensorKind kind);
 
 struct TensorDesc {
@@ -55,6 +57,9 @@ struct StepDesc {
   /// with the group's other workers; the group's steps are contiguous.
   int64_t group = -1;
   int64_t worker = -1;
+  /// The step's Workspace tensor (kernel scratch the CUDA backend plans),
+  /// or -1.
+  int64_t workspace = -1;
 };
 
 /// A device kernel the compiler generated (a fused elementwise chain), for

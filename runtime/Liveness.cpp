@@ -8,7 +8,7 @@ namespace longctx {
 
 bool isArenaTensor(const TensorDesc &t) {
   return t.kind == TensorKind::Input || t.kind == TensorKind::Output ||
-         t.kind == TensorKind::Transient;
+         t.kind == TensorKind::Transient || t.kind == TensorKind::Workspace;
 }
 
 std::vector<StepLane> stepLanes(const Manifest &m) {
@@ -31,6 +31,10 @@ ScheduleLiveness computeLiveness(const Manifest &m) {
       l.last[size_t(id)] = std::max(l.last[size_t(id)], s);
     for (int64_t id : m.schedule[size_t(s)].outputs)
       l.last[size_t(id)] = std::max(l.last[size_t(id)], s);
+    if (int64_t w = m.schedule[size_t(s)].workspace; w >= 0) {
+      l.first[size_t(w)] = std::min(l.first[size_t(w)], s);
+      l.last[size_t(w)] = std::max(l.last[size_t(w)], s);
+    }
   }
   for (int64_t id : m.inputs) {
     l.first[size_t(id)] = -1;
@@ -44,6 +48,8 @@ ScheduleLiveness computeLiveness(const Manifest &m) {
       concurrent.touch(size_t(id), s);
     for (int64_t id : m.schedule[size_t(s)].outputs)
       concurrent.touch(size_t(id), s);
+    if (int64_t w = m.schedule[size_t(s)].workspace; w >= 0)
+      concurrent.touch(size_t(w), s);
   }
   for (int64_t id : m.inputs)
     concurrent.touch(size_t(id), -1);

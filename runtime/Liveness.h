@@ -14,7 +14,7 @@
 
 namespace longctx {
 
-/// Inputs, outputs and transients live in the arena; weights, constants and
+/// Inputs, outputs, transients and steps' workspaces live in the arena; weights, constants and
 /// optimizer state have their own blocks.
 bool isArenaTensor(const TensorDesc &tensor);
 

@@ -33,7 +33,8 @@ std::string fixed(double v) {
 std::string memoryPlotSvg(const MemoryReport &r, const std::string &title) {
   constexpr double kWidth = 960, kHeight = 480, kLeft = 90, kRight = 180, kTop = 40, kBottom = 50;
   const double plotW = kWidth - kLeft - kRight, plotH = kHeight - kTop - kBottom;
-  static const char *kColors[kNumArenaCategories] = {"#d62728", "#1f77b4", "#bbbbbb", "#2ca02c"};
+  static const char *kColors[kNumArenaCategories] = {"#d62728", "#1f77b4", "#bbbbbb", "#2ca02c",
+                                                      "#9467bd"};
   const size_t points = r.timeline.size();
   const double top = double(std::max<uint64_t>({r.arenaBytes, r.loadBytes, 1})) * 1.08;
   auto x = [&](size_t step) {

@@ -15,6 +15,7 @@ const char *memoryCategoryName(MemoryCategory category) {
   case MemoryCategory::SavedActivations: return "saved_activations";
   case MemoryCategory::Transient: return "transient";
   case MemoryCategory::InputsOutputs: return "inputs_outputs";
+  case MemoryCategory::Workspace: return "workspace";
   }
   return "transient";
 }
@@ -49,7 +50,9 @@ MemoryReport computeMemoryReport(const Manifest &m) {
     if (!isArenaTensor(t) || live.last[i] < live.first[i])
       continue;
     MemoryCategory category = MemoryCategory::Transient;
-    if (t.name.rfind("grad/", 0) == 0)
+    if (t.kind == TensorKind::Workspace)
+      category = MemoryCategory::Workspace;
+    else if (t.name.rfind("grad/", 0) == 0)
       category = MemoryCategory::Gradients;
     else if (t.kind == TensorKind::Input || t.kind == TensorKind::Output)
       category = MemoryCategory::InputsOutputs;
@@ -79,12 +82,9 @@ MemoryReport computeMemoryReport(const Manifest &m) {
   }
   r.constantBytes = dataSectionBytes(m) - r.weightBytes;
   r.peakBytes = r.weightBytes + r.constantBytes + r.stateBytes + r.arenaBytes;
-  // Workspace: buffers kernels ask the plan for. No CPU kernel does yet
-  // (their scratch is their own, see docs/memory.md), so it is 0 here.
   r.byCategory = {{"weights", r.weightBytes},
                   {"constants", r.constantBytes},
-                  {"optimizer_state", r.stateBytes},
-                  {"workspace", 0}};
+                  {"optimizer_state", r.stateBytes}};
   for (size_t c = 0; c < kNumArenaCategories; ++c)
     r.byCategory[memoryCategoryName(MemoryCategory(c))] =
         r.peakStep >= 0 ? r.timeline[size_t(r.peakStep)][c] : 0;

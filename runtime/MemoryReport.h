@@ -16,8 +16,9 @@ enum class MemoryCategory {
   SavedActivations, // made before the loss and used after it
   Transient,        // everything else the arena holds
   InputsOutputs,    // graph inputs and outputs
+  Workspace,        // kernels' scratch, live for their step (CUDA artifacts)
 };
-constexpr size_t kNumArenaCategories = 4;
+constexpr size_t kNumArenaCategories = 5;
 const char *memoryCategoryName(MemoryCategory category);
 
 /// The memory of one run of an artifact's schedule, from its manifest alone.
@@ -35,9 +36,10 @@ struct MemoryReport {
   int64_t peakStep = -1; // the step where LOAD is reached
   std::string peakOp;    // its kernel and source node
   /// Bytes by category at the peak step: "weights", "constants",
-  /// "optimizer_state", "workspace" (planned kernel scratch: none on the
-  /// CPU backend yet), and the arena categories of MemoryCategory
-  /// ("gradients", "saved_activations", "transient", "inputs_outputs").
+  /// "optimizer_state", and the arena categories of MemoryCategory
+  /// ("gradients", "saved_activations", "transient", "inputs_outputs",
+  /// "workspace": planned kernel scratch, which only CUDA artifacts have;
+  /// CPU kernels keep their own, see docs/memory.md).
   std::map<std::string, uint64_t> byCategory;
   /// The largest arena bytes live at the peak step, by the step that made
   /// them ("op from 'node'", or "input NAME"), largest first (at most 10).

@@ -10,6 +10,7 @@
 #include "runtime/MemoryReport.h"
 #include "runtime/OnnxInitializers.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cuda/KernelWorkspace.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/OperationSupport.h"
@@ -44,8 +45,8 @@ std::optional<DType> dtypeOf(Type type) {
 class ManifestBuilder {
 public:
   ManifestBuilder(const WeightStore &weights, Manifest &manifest, std::vector<uint8_t> &data,
-                  bool planOnly)
-      : weights_(weights), m_(manifest), data_(data), planOnly_(planOnly) {}
+                  bool planOnly, bool forCuda)
+      : weights_(weights), m_(manifest), data_(data), planOnly_(planOnly), forCuda_(forCuda) {}
 
   LogicalResult build(func::FuncOp func);
 
@@ -60,12 +61,14 @@ private:
   LogicalResult lowerKernelOp(Operation *op);
   LogicalResult lowerUpdate(Operation *op, StringRef param, ValueRange operands, int numStates);
   int64_t addState(const TensorDesc &like, const std::string &suffix);
+  void addCudaWorkspaces();
   void planArena();
 
   const WeightStore &weights_;
   Manifest &m_;
   std::vector<uint8_t> &data_;
   bool planOnly_;
+  bool forCuda_;
   llvm::DenseMap<Value, int64_t> ids_;
 };
 
@@ -229,6 +232,29 @@ LogicalResult ManifestBuilder::lowerUpdate(Operation *op, StringRef param, Value
   return success();
 }
 
+void ManifestBuilder::addCudaWorkspaces() {
+  for (StepDesc &step : m_.schedule) {
+    auto refs = [&](const std::vector<int64_t> &ids) {
+      std::vector<TensorRef> r;
+      for (int64_t id : ids)
+        r.push_back({m_.tensors[size_t(id)].dtype, m_.tensors[size_t(id)].shape, nullptr});
+      return r;
+    };
+    const uint64_t bytes =
+        cuda::cudaWorkspaceBytes(step.op, refs(step.inputs), refs(step.outputs), step.attrs);
+    if (bytes == 0)
+      continue;
+    TensorDesc workspace;
+    workspace.name = (step.location.empty() ? step.op : step.location) + "/workspace." +
+                     std::to_string(&step - m_.schedule.data());
+    workspace.dtype = DType::U8;
+    workspace.shape = {int64_t(bytes)};
+    workspace.kind = TensorKind::Workspace;
+    step.workspace = int64_t(m_.tensors.size());
+    m_.tensors.push_back(std::move(workspace));
+  }
+}
+
 void ManifestBuilder::planArena() {
   // Inputs live for the whole run (a run may be repeated without setting
   // them again) and outputs to the end, so the caller can read them.
@@ -307,6 +333,10 @@ LogicalResult ManifestBuilder::build(func::FuncOp func) {
     if (failed(result))
       return failure();
   }
+  // The CUDA kernels' scratch is planned with everything else, so the
+  // arena is the device's whole working memory.
+  if (forCuda_)
+    addCudaWorkspaces();
   planArena();
   return success();
 }
@@ -323,7 +353,8 @@ LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
   manifest.mode = options.mode;
   manifest.source = options.source;
   manifest.training = options.training;
-  return ManifestBuilder(weights, manifest, data, options.planOnly).build(func);
+  return ManifestBuilder(weights, manifest, data, options.planOnly, options.device == "cuda")
+      .build(func);
 }
 
 LogicalResult writeArtifactFile(ModuleOp module, const WeightStore &weights,

@@ -1,5 +1,6 @@
 //===- Cublas.cpp - cuBLAS, loaded at run time -----------------------------===//
 #include "runtime/cuda/Cublas.h"
+#include "runtime/cuda/KernelWorkspace.h"
 
 #include <dlfcn.h>
 
@@ -40,6 +41,7 @@ const Loaded &loaded() {
     CublasApi &a = l.api;
     if (!resolve(lib, "cublasCreate_v2", a.create) ||
         !resolve(lib, "cublasSetStream_v2", a.setStream) ||
+        !resolve(lib, "cublasSetWorkspace_v2", a.setWorkspace) ||
         !resolve(lib, "cublasSgemm_v2", a.sgemm) || !resolve(lib, "cublasDgemm_v2", a.dgemm) ||
         !resolve(lib, "cublasSgemmStridedBatched", a.sgemmStridedBatched) ||
         !resolve(lib, "cublasDgemmStridedBatched", a.dgemmStridedBatched))
@@ -50,10 +52,15 @@ const Loaded &loaded() {
 
 } // namespace
 
-Result<Cublas> cublasFor(const char *op, cudaStream_t stream) {
+Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorkspace &workspace) {
   const Loaded &l = loaded();
   if (!l.error.empty())
     return Status::error(std::string(op) + ": " + l.error);
+  const uint64_t needed = gemmWorkspace().bytes();
+  if (!workspace.data || workspace.bytes < needed)
+    return Status::error(std::string(op) + ": needs a workspace of " + std::to_string(needed) +
+                         " bytes, the step has " + std::to_string(workspace.bytes) +
+                         " (recompile the artifact with --device cuda)");
   // Handles live for the process, one per stream that ever ran a GEMM.
   static std::mutex mutex;
   static std::map<cudaStream_t, cublasHandle_t> handles;
@@ -67,6 +74,8 @@ Result<Cublas> cublasFor(const char *op, cudaStream_t stream) {
     if (Status s = cublasStatus(op, l.api.setStream(handle, stream)); !s)
       return s;
   }
+  if (Status s = cublasStatus(op, l.api.setWorkspace(handle, workspace.data, needed)); !s)
+    return s;
   return Cublas{&l.api, handle};
 }
 

@@ -3,13 +3,15 @@
 // The runtime links no cuBLAS: it opens libcublas on first use (CUDA 13's
 // first), so binaries start where only the driver is, and an artifact whose
 // GEMMs never run on a GPU never needs it. One handle per stream: a handle
-// bound to a stream keeps its workspace to that stream, so concurrent
-// streams (a parallel group's workers) never share one.
+// bound to a stream runs on that stream only, so concurrent streams (a
+// parallel group's workers) never share one; its workspace is the GEMM
+// step's, planned in the arena like every other kernel's scratch.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
 
 #include "runtime/Status.h"
+#include "runtime/cuda/CudaKernels.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -21,6 +23,7 @@ namespace cuda {
 struct CublasApi {
   decltype(&cublasCreate_v2) create = nullptr;
   decltype(&cublasSetStream_v2) setStream = nullptr;
+  decltype(&cublasSetWorkspace_v2) setWorkspace = nullptr;
   decltype(&cublasSgemm_v2) sgemm = nullptr;
   decltype(&cublasDgemm_v2) dgemm = nullptr;
   decltype(&cublasSgemmStridedBatched) sgemmStridedBatched = nullptr;
@@ -33,9 +36,11 @@ struct Cublas {
   cublasHandle_t handle;
 };
 
-/// cuBLAS for launches on `stream` (its handle is made on first use); an
-/// error names `op` and says what could not be loaded or created.
-Result<Cublas> cublasFor(const char *op, cudaStream_t stream);
+/// cuBLAS for launches on `stream` (its handle is made on first use) with
+/// the step's planned `workspace` (at least gemmWorkspace(), so cuBLAS
+/// allocates none of its own); an error names `op` and says what could not
+/// be loaded or created.
+Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorkspace &workspace);
 
 /// A cuBLAS status as a Status naming `op`.
 Status cublasStatus(const char *op, cublasStatus_t status);

@@ -71,6 +71,7 @@ struct CudaExecutor::State {
     const cuda::CudaKernelEntry *kernel = nullptr;
     cudaKernel_t fused = nullptr; // a generated kernel (fused_elementwise)
     std::vector<TensorRef> inputs, outputs;
+    DeviceWorkspace workspace; // the step's planned scratch, if any
   };
   std::vector<Step> steps;
   struct Group {
@@ -126,7 +127,7 @@ struct CudaExecutor::State {
                                      dim3(kFusedThreads), args.data(), 0, stream),
                     "launch of " + desc.attrs.getString("cuda_kernel"));
     } else {
-      s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream);
+      s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream, step.workspace);
     }
     if (s && syncEachStep)
       s = cudaCheck(cudaStreamSynchronize(stream), "after the step");
@@ -224,6 +225,8 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
       bound.inputs.push_back(st.refs[size_t(id)]);
     for (int64_t id : step.outputs)
       bound.outputs.push_back(st.refs[size_t(id)]);
+    if (step.workspace >= 0)
+      bound.workspace = {st.refs[size_t(step.workspace)].data, st.refs[size_t(step.workspace)].bytes()};
     if (step.op == "fused_elementwise") {
       const DeviceKernel *k = fusedKernel(step);
       auto it = loaded.find(k->name);
@@ -407,6 +410,8 @@ Status CudaExecutor::write(int64_t id, const void *host) {
 uint64_t CudaExecutor::allocatedBytes() const {
   return std::max(state_->peakUsed, plannedBytes());
 }
+
+uint64_t CudaExecutor::measuredBytes() const { return state_->peakUsed; }
 
 uint64_t CudaExecutor::plannedBytes() const {
   const Manifest &m = manifest();

@@ -37,9 +37,13 @@ public:
   Result<TensorRef> read(int64_t id) override;
   Status write(int64_t id, const void *host) override;
   /// Device memory in use since load (the driver's count, largest seen
-  /// after a run): arena, weights, state, cuBLAS and kernel scratch.
+  /// after a run): arena (kernel and cuBLAS workspaces included), weights,
+  /// state, and what the driver and cuBLAS keep for themselves.
   uint64_t allocatedBytes() const override;
-  /// What the plan says the device holds: arena + weights + state.
+  /// The driver's count alone (0 before the first run).
+  uint64_t measuredBytes() const;
+  /// What the plan says the device holds: arena (with every step's
+  /// workspace) + weights + state.
   uint64_t plannedBytes() const;
   /// "NVIDIA H200 (sm_90)".
   const std::string &deviceName() const;

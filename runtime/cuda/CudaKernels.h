@@ -13,16 +13,25 @@
 #include "runtime/Status.h"
 #include "runtime/Tensor.h"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace longctx {
 
-/// Runs `op` on `stream` (a cudaStream_t; null: the default stream).
+/// Device scratch for one launch, sized by cudaWorkspaceBytes
+/// (runtime/cuda/KernelWorkspace.h): a step's planned workspace.
+struct DeviceWorkspace {
+  void *data = nullptr;
+  uint64_t bytes = 0;
+};
+
+/// Runs `op` on `stream` (a cudaStream_t; null: the default stream) with
+/// `workspace` for its scratch (kernels that need one refuse a smaller one).
 Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
                      const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                     void *stream = nullptr);
+                     void *stream = nullptr, DeviceWorkspace workspace = {});
 
 /// The ops with a CUDA kernel, sorted.
 std::vector<std::string> cudaKernelNames();

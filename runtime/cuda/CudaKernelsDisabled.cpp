@@ -8,7 +8,7 @@ Status noCuda() { return Status::error("this longctx was built without CUDA"); }
 } // namespace
 
 Status runCudaKernel(std::string_view, const std::vector<TensorRef> &,
-                     const std::vector<TensorRef> &, const AttrMap &, void *) {
+                     const std::vector<TensorRef> &, const AttrMap &, void *, DeviceWorkspace) {
   return noCuda();
 }
 std::vector<std::string> cudaKernelNames() { return {}; }

@@ -1,5 +1,7 @@
 //===- ArtifactTest.cpp - The .lcx reader refuses what it cannot trust -----===//
 #include "runtime/Artifact.h"
+#include "runtime/Liveness.h"
+#include "runtime/MemoryReport.h"
 
 #include <gtest/gtest.h>
 
@@ -166,6 +168,62 @@ TEST(Artifact, ParallelGroupsRoundTripAndAreChecked) {
   ASSERT_FALSE(a.ok());
   EXPECT_NE(a.status().message().find("lane must be [group, worker]"), std::string::npos)
       << a.status().message();
+}
+
+/// smallManifest's step with a 128-byte workspace after y.
+Manifest workspaceManifest() {
+  Manifest m = smallManifest();
+  m.arenaBytes = 768;
+  m.tensors.push_back({"node/Add/workspace", DType::U8, {128}, TensorKind::Workspace, 512});
+  m.schedule[0].workspace = 3;
+  return m;
+}
+
+TEST(Artifact, WorkspacesRoundTripAndAreChecked) {
+  std::string path = tempPath("workspace.lcx");
+  float weights[6] = {};
+  ASSERT_TRUE(writeArtifact(path, workspaceManifest(), weights, sizeof weights, "").ok());
+  Result<Artifact> a = readArtifact(path);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->manifest.schedule[0].workspace, 3);
+  EXPECT_EQ(a->manifest.tensors[3].kind, TensorKind::Workspace);
+
+  auto refused = [&](const Manifest &m, const std::string &why) {
+    ASSERT_TRUE(writeArtifact(path, m, weights, sizeof weights, "").ok());
+    Result<Artifact> r = readArtifact(path);
+    ASSERT_FALSE(r.ok()) << why;
+    EXPECT_NE(r.status().message().find(why), std::string::npos) << r.status().message();
+  };
+  Manifest m = workspaceManifest();
+  m.schedule[0].workspace = 2;
+  refused(m, "its workspace 'y' is a output tensor, not a workspace");
+  m = workspaceManifest();
+  m.schedule[0].workspace = 9;
+  refused(m, "tensor id 9 out of range");
+  m = workspaceManifest();
+  m.schedule[0].inputs = {0, 3};
+  refused(m, "reads workspace 'node/Add/workspace' as an input");
+  m = workspaceManifest();
+  m.schedule[0].outputs = {3};
+  refused(m, "writes read-only tensor 'node/Add/workspace'");
+  m = workspaceManifest();
+  m.outputs = {3};
+  refused(m, "outputs: 'node/Add/workspace' is a workspace");
+  m = workspaceManifest();
+  m.tensors[3].offset = 700; // past the arena
+  refused(m, "outside its arena");
+}
+
+TEST(Artifact, AWorkspaceLivesForItsStepOnly) {
+  Manifest m = workspaceManifest();
+  m.schedule.push_back({"neg", {2}, {2}, {}, "node/Neg"});
+  ScheduleLiveness live = computeLiveness(m);
+  EXPECT_EQ(live.first[3], 0);
+  EXPECT_EQ(live.last[3], 0);
+  EXPECT_TRUE(isArenaTensor(m.tensors[3]));
+  MemoryReport r = computeMemoryReport(m);
+  EXPECT_EQ(r.timeline[0][size_t(MemoryCategory::Workspace)], 128u);
+  EXPECT_EQ(r.timeline[1][size_t(MemoryCategory::Workspace)], 0u);
 }
 
 } // namespace

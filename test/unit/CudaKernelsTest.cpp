@@ -9,6 +9,7 @@
 #include "KernelTestUtil.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/cuda/CudaKernels.h"
+#include "runtime/cuda/KernelWorkspace.h"
 
 #include <algorithm>
 
@@ -21,6 +22,17 @@ using namespace kerneltest;
 std::string noDevice() {
   CudaDevices devices = probeCudaDevices();
   return devices.names.empty() ? devices.whyNone : std::string();
+}
+
+/// Runs `op` on the device with a workspace of the size the compiler plans
+/// for it (allocated here, as the arena holds it in an artifact).
+Status runWithWorkspace(const char *op, const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  DeviceBuffer workspace;
+  const uint64_t bytes = cuda::cudaWorkspaceBytes(op, inputs, outputs, attrs);
+  if (Status s = workspace.allocate(bytes); !s)
+    return s;
+  return runCudaKernel(op, inputs, outputs, attrs, nullptr, {workspace.data(), bytes});
 }
 
 /// Runs `op` on the CPU, then (where a GPU is; else the test is skipped)
@@ -51,7 +63,7 @@ void runTwins(const char *op, const std::vector<const Tensor *> &inputs,
     ASSERT_TRUE(deviceOut[i].allocate(gpuOut[i].bytes()).ok());
     outRefs.push_back({gpuOut[i].dtype(), gpuOut[i].shape(), deviceOut[i].data()});
   }
-  Status s = runCudaKernel(op, inRefs, outRefs, attrs);
+  Status s = runWithWorkspace(op, inRefs, outRefs, attrs);
   ASSERT_TRUE(s.ok()) << s.message();
   for (size_t i = 0; i < gpuOut.size(); ++i)
     ASSERT_TRUE(deviceOut[i].download(gpuOut[i].ref().data, gpuOut[i].bytes()).ok());
@@ -104,6 +116,55 @@ TEST(CudaKernels, WithoutADeviceTheyFailCleanly) {
   Status s = runCudaKernel("rms_norm", {x.ref(), w.ref()}, {y.ref()}, AttrMap());
   EXPECT_FALSE(s.ok());
   EXPECT_FALSE(runCudaKernel("no_such_op", {}, {}, AttrMap()).ok());
+}
+
+/// The compiler plans each kernel's scratch from these sizes (no GPU needed).
+TEST(CudaKernels, WorkspaceSizesFollowTheOperands) {
+  auto bytes = [](const char *op, std::vector<TensorRef> in, std::vector<TensorRef> out,
+                  const AttrMap &attrs = AttrMap()) {
+    return cuda::cudaWorkspaceBytes(op, in, out, attrs);
+  };
+  const DType f = DType::F32;
+  EXPECT_EQ(bytes("add", {{f, {4}, nullptr}, {f, {4}, nullptr}}, {{f, {4}, nullptr}}), 0u);
+  EXPECT_EQ(bytes("matmul", {{f, {4, 8}, nullptr}, {f, {8, 2}, nullptr}}, {{f, {4, 2}, nullptr}}),
+            cuda::kCublasWorkspaceBytes);
+  EXPECT_EQ(bytes("rms_norm_grad", {{f, {4, 8}, nullptr}, {f, {4, 8}, nullptr}, {f, {8}, nullptr}},
+                  {{f, {4, 8}, nullptr}, {f, {8}, nullptr}}),
+            8u * sizeof(double));
+  EXPECT_EQ(bytes("gather", {{f, {50, 16}, nullptr}, {DType::I64, {2}, nullptr}},
+                  {{f, {2, 16}, nullptr}}),
+            16u);
+  // attention_grad: one double per query row (B * H * S).
+  const TensorRef q{f, {2, 4, 7, 8}, nullptr}, kv{f, {2, 2, 7, 8}, nullptr},
+      lse{f, {2, 4, 7}, nullptr};
+  EXPECT_EQ(bytes("attention_grad", {q, q, kv, kv, q, lse}, {q, kv, kv}), 2u * 4 * 7 * 8);
+  // Scan gradient, B=2 S=10 E=3 N=4: chunks of 4 steps; dA (96 B), dB and dC
+  // (640 B each), then 6 channels x (3 checkpoints + 5 states) x 4 doubles,
+  // each part 256-byte aligned.
+  const TensorRef x{f, {2, 10, 3}, nullptr}, a{f, {3, 4}, nullptr}, bc{f, {2, 10, 4}, nullptr};
+  EXPECT_EQ(cuda::scanGradChunkLength(10), 4);
+  EXPECT_EQ(bytes("selective_scan_grad", {x, x, x, a, bc, bc}, {x, x, a, bc, bc}),
+            1792u + 6 * 8 * 4 * 8);
+  // Operands the kernel refuses plan nothing (the kernel reports them).
+  EXPECT_EQ(bytes("selective_scan_grad", {x, x}, {x}), 0u);
+}
+
+TEST(CudaKernels, ATooSmallWorkspaceIsRefused) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  DeviceBuffer dy, x, w, dx, dw, workspace;
+  for (DeviceBuffer *b : {&dy, &x, &dx})
+    ASSERT_TRUE(b->allocate(4 * 8 * sizeof(float)).ok());
+  for (DeviceBuffer *b : {&w, &dw, &workspace})
+    ASSERT_TRUE(b->allocate(8 * sizeof(float)).ok());
+  const DType f = DType::F32;
+  Status s = runCudaKernel("rms_norm_grad",
+                           {{f, {4, 8}, dy.data()}, {f, {4, 8}, x.data()}, {f, {8}, w.data()}},
+                           {{f, {4, 8}, dx.data()}, {f, {8}, dw.data()}}, AttrMap(), nullptr,
+                           {workspace.data(), 8 * sizeof(float)});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("needs a workspace of 64 bytes, the step has 32"), std::string::npos)
+      << s.message();
 }
 
 TEST(CudaKernels, ElementwiseMatchesCpu) {
@@ -187,7 +248,7 @@ TEST(CudaKernels, GatherAndScatterAddMatchCpu) {
   ASSERT_TRUE(i.allocate(bad.bytes()).ok());
   ASSERT_TRUE(i.upload(bad.ref().data, bad.bytes()).ok());
   ASSERT_TRUE(o.allocate(2 * 16 * sizeof(float)).ok());
-  Status st = runCudaKernel("gather", {{DType::F32, {50, 16}, d.data()}, {DType::I64, {2}, i.data()}},
+  Status st = runWithWorkspace("gather", {{DType::F32, {50, 16}, d.data()}, {DType::I64, {2}, i.data()}},
                             {{DType::F32, {2, 16}, o.data()}}, attrs);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("index 50 out of range for a dim of size 50"), std::string::npos)

@@ -123,8 +123,8 @@ void printKernels(const Manifest &m) {
 }
 
 void printSchedule(const Manifest &m) {
-  std::cout << "\n# schedule (step: [group/worker] outputs = op(inputs) {attrs} from node; the "
-               "workers of a parallel group run concurrently)\n";
+  std::cout << "\n# schedule (step: [group/worker] outputs = op(inputs) {attrs} workspace "
+               "bytes from node; the workers of a parallel group run concurrently)\n";
   for (size_t i = 0; i < m.schedule.size(); ++i) {
     const StepDesc &s = m.schedule[i];
     std::string line = std::to_string(i) + ": ";
@@ -145,6 +145,9 @@ void printSchedule(const Manifest &m) {
       }
       line += "}";
     }
+    if (s.workspace >= 0)
+      line += " workspace %" + std::to_string(s.workspace) + " " +
+              formatBytes(m.tensors[size_t(s.workspace)].bytes());
     if (!s.location.empty())
       line += "  from '" + s.location + "'";
     std::cout << line << "\n";

@@ -196,7 +196,7 @@ Status checkHeadDims(const char *op, const AttentionDims &d) {
 }
 
 Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &attrs, cudaStream_t stream) {
+                 const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "attention";
   if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
     return s;
@@ -221,7 +221,7 @@ Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorR
 }
 
 Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                     const AttrMap &attrs, cudaStream_t stream) {
+                     const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "attention_grad";
   if (Status s = checkArity(op, inputs, 6, 6, outputs, 3); !s)
     return s;
@@ -243,13 +243,10 @@ Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<Ten
   if (Status s = checkHeadDims(op, d); !s)
     return s;
   const int64_t queryRows = d.b * d.h * d.s, keyRows = d.b * d.hk * d.t;
-  double *dRow = nullptr;
-  if (cudaMallocAsync(&dRow, size_t(std::max<int64_t>(queryRows, 1)) * sizeof(double), stream) !=
-      cudaSuccess) {
-    cudaGetLastError(); // not a later launch's error
-    return opError(op, "cannot allocate the rows' do.o scratch");
-  }
-  Status s = dispatchFloat(op, q.dtype, [&](auto tag) {
+  double *dRow = nullptr; // do . o per query row
+  if (Status s = carveWorkspace(op, workspace, attentionGradWorkspace(d), &dRow); !s)
+    return s;
+  return dispatchFloat(op, q.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (queryRows > 0) {
       rowDotKernel<T><<<warpBlocks(queryRows), kThreads, 0, stream>>>(dout.as<T>(), o.as<T>(),
@@ -262,8 +259,6 @@ Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<Ten
           dout.as<T>(), q.as<T>(), k.as<T>(), v.as<T>(), lse.as<T>(), dRow, dk.as<T>(),
           dv.as<T>(), d);
   });
-  cudaFreeAsync(dRow, stream);
-  return s;
 }
 
 } // namespace

@@ -105,24 +105,26 @@ __global__ void finishLoss(const Scratch *scratch, T *loss, bool sum) {
                 : scratch->count ? scratch->total / double(scratch->count) : 0.0);
 }
 
-/// Runs `launch(scratch)` with zeroed scratch and fails naming the lowest
-/// position with a bad label and its label (read back from `targets`).
+__global__ void resetScratch(Scratch *scratch) { *scratch = Scratch{0.0, 0, kNoBadLabel}; }
+
+/// Runs `launch(scratch)` with zeroed scratch (in `workspace`) and fails
+/// naming the lowest position with a bad label and its label (read back
+/// from `targets`).
 template <typename Launch>
 Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cudaStream_t stream,
-                   Launch &&launch) {
+                   const Workspace &workspace, Launch &&launch) {
+  static_assert(sizeof(Scratch) <= 24, "KernelWorkspace.cpp plans 24 bytes");
   Scratch *scratch = nullptr;
-  if (cudaMallocAsync(&scratch, sizeof(Scratch), stream) != cudaSuccess)
-    return launchStatus(op);
-  Scratch init{0.0, 0, kNoBadLabel};
-  Status s = cudaMemcpyAsync(scratch, &init, sizeof init, cudaMemcpyHostToDevice, stream) ==
-                     cudaSuccess
-                 ? launch(scratch)
-                 : launchStatus(op);
+  if (Status s = carveWorkspace(op, workspace, crossEntropyWorkspace(), &scratch); !s)
+    return s;
+  resetScratch<<<1, 1, 0, stream>>>(scratch);
+  Status s = launchStatus(op);
+  if (s)
+    s = launch(scratch);
   unsigned long long bad = kNoBadLabel;
   if (s && cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream) !=
                cudaSuccess)
     s = launchStatus(op);
-  cudaFreeAsync(scratch, stream);
   if (cudaStreamSynchronize(stream) != cudaSuccess && s)
     s = launchStatus(op);
   if (!s || bad == kNoBadLabel)
@@ -153,7 +155,7 @@ Status dispatchLabelled(const char *op, DType logits, DType targets, Fn &&fn) {
 }
 
 Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                    const AttrMap &attrs, cudaStream_t stream) {
+                    const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -164,7 +166,7 @@ Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<Tens
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
     return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
-  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);
@@ -177,7 +179,7 @@ Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<Tens
 
 Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy_grad";
   if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
     return s;
@@ -193,7 +195,7 @@ Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
     return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
-  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);
@@ -210,7 +212,7 @@ Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
 /// The summed loss (no shift) and its gradient for dloss = 1.
 Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
                            const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy_and_grad";
   if (Status s = checkArity(op, inputs, 2, 2, outputs, 2); !s)
     return s;
@@ -225,7 +227,7 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
   CrossEntropyShape shape;
   if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, unshifted, shape); !s)
     return s;
-  return withScratch(op, targets, shape.vocab, stream, [&](Scratch *scratch) {
+  return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
       using I = decltype(i);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "runtime/AttrMap.h"
+#include "runtime/cuda/CudaKernels.h"
 #include "runtime/Status.h"
 #include "runtime/Tensor.h"
 
@@ -13,9 +14,12 @@
 namespace longctx {
 namespace cuda {
 
+using Workspace = DeviceWorkspace;
+/// A kernel launches on `stream`; its scratch is carved from `workspace`
+/// (KernelWorkspace.h gives the layouts).
 using CudaKernelFn = Status (*)(const std::vector<TensorRef> &inputs,
                                 const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                                cudaStream_t stream);
+                                cudaStream_t stream, Workspace workspace);
 struct CudaKernelEntry {
   const char *name;
   CudaKernelFn fn;

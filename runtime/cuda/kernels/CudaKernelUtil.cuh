@@ -10,6 +10,8 @@
 #include "runtime/DType.h"
 #include "runtime/Status.h"
 #include "runtime/cpu/KernelUtil.h"
+#include "runtime/cuda/KernelWorkspace.h"
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
 
 #include <cuda_runtime.h>
 
@@ -129,6 +131,25 @@ template <typename Fn> Status dispatchFloat(const char *op, DType dtype, Fn &&fn
   if (!s)
     return s;
   return launchStatus(op);
+}
+
+/// Points `parts...` at the parts of `layout` in `workspace`, in order;
+/// fails when the workspace is smaller than the layout (an artifact planned
+/// for other shapes, or none given).
+template <typename... T>
+Status carveWorkspace(const char *op, const Workspace &workspace, const WorkspaceLayout &layout,
+                      T **...parts) {
+  if (sizeof...(parts) != layout.parts())
+    return opError(op, "internal: workspace layout has " + std::to_string(layout.parts()) +
+                           " parts, the kernel takes " + std::to_string(sizeof...(parts)));
+  if (layout.bytes() > 0 && (!workspace.data || workspace.bytes < layout.bytes()))
+    return opError(op, "needs a workspace of " + std::to_string(layout.bytes()) +
+                           " bytes, the step has " + std::to_string(workspace.bytes) +
+                           " (recompile the artifact with --device cuda)");
+  size_t i = 0;
+  ((*parts = reinterpret_cast<T *>(static_cast<char *>(workspace.data) + layout.offset(i++))),
+   ...);
+  return Status();
 }
 
 } // namespace cuda

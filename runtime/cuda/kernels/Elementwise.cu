@@ -134,10 +134,10 @@ Status binary(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
 
 #define LONGCTX_UNARY_ENTRY(str, Op)                                                             \
   {str, [](const std::vector<TensorRef> &i, const std::vector<TensorRef> &o, const AttrMap &a,   \
-           cudaStream_t s) { return unary<Op>(i, o, a, s, str); }}
+           cudaStream_t s, Workspace) { return unary<Op>(i, o, a, s, str); }}
 #define LONGCTX_BINARY_ENTRY(str, Op)                                                            \
   {str, [](const std::vector<TensorRef> &i, const std::vector<TensorRef> &o, const AttrMap &a,   \
-           cudaStream_t s) { return binary<Op>(i, o, a, s, str); }}
+           cudaStream_t s, Workspace) { return binary<Op>(i, o, a, s, str); }}
 
 } // namespace
 

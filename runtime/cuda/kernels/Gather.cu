@@ -65,20 +65,20 @@ __global__ void scatterAddKernel(const T *grad, const I *indices, T *out, Gather
   }
 }
 
-/// Launches `launch(bad)` and fails naming a bad index, if any (the host
-/// waits for the stream to read the flag).
+/// Launches `launch(bad)` with the flag in `workspace` and fails naming a
+/// bad index, if any (the host waits for the stream to read the flag).
 template <typename Launch>
-Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream, Launch &&launch) {
+Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream,
+                      const Workspace &workspace, Launch &&launch) {
+  static_assert(sizeof(BadIndex) <= 16, "KernelWorkspace.cpp plans 16 bytes");
   BadIndex *bad = nullptr;
-  if (cudaMallocAsync(&bad, sizeof *bad, stream) != cudaSuccess)
-    return launchStatus(op);
-  BadIndex none{0, 0}, seen{0, 0};
-  Status s = cudaMemcpyAsync(bad, &none, sizeof none, cudaMemcpyHostToDevice, stream) == cudaSuccess
-                 ? launch(bad)
-                 : launchStatus(op);
+  if (Status s = carveWorkspace(op, workspace, gatherWorkspace(), &bad); !s)
+    return s;
+  BadIndex seen{0, 0};
+  Status s = cudaMemsetAsync(bad, 0, sizeof *bad, stream) == cudaSuccess ? launch(bad)
+                                                                         : launchStatus(op);
   if (s && cudaMemcpyAsync(&seen, bad, sizeof seen, cudaMemcpyDeviceToHost, stream) != cudaSuccess)
     s = launchStatus(op);
-  cudaFreeAsync(bad, stream);
   if (cudaStreamSynchronize(stream) != cudaSuccess && s)
     s = launchStatus(op);
   if (s && seen.seen)
@@ -96,7 +96,7 @@ template <typename Fn> void dispatchIndex(DType indices, Fn &&fn) {
 }
 
 Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-              const AttrMap &attrs, cudaStream_t stream) {
+              const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "gather";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -109,7 +109,7 @@ Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
     return s;
   if (o.numElements() == 0)
     return Status();
-  return withIndexCheck(op, view.axisLen, stream, [&](BadIndex *bad) {
+  return withIndexCheck(op, view.axisLen, stream, workspace, [&](BadIndex *bad) {
     dispatchIndex(indices.dtype, [&](auto i) {
       using I = decltype(i);
       auto launch = [&](auto t) {
@@ -129,7 +129,7 @@ Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
 }
 
 Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                  const AttrMap &attrs, cudaStream_t stream) {
+                  const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "scatter_add";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -146,7 +146,7 @@ Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<Tensor
     return launchStatus(op);
   if (grad.numElements() == 0)
     return Status();
-  return withIndexCheck(op, view.axisLen, stream, [&](BadIndex *bad) {
+  return withIndexCheck(op, view.axisLen, stream, workspace, [&](BadIndex *bad) {
     return dispatchFloat(op, o.dtype, [&](auto t) {
       using T = decltype(t);
       dispatchIndex(indices.dtype, [&](auto i) {

@@ -92,7 +92,7 @@ Status checkMove(const char *op, const std::vector<TensorRef> &inputs,
 /// identity and reshape: the same bytes.
 template <bool SameShape>
 Status copy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-            const AttrMap &, cudaStream_t stream) {
+            const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = SameShape ? "identity" : "reshape";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -113,7 +113,7 @@ Status copy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &
 }
 
 Status transpose(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &attrs, cudaStream_t stream) {
+                 const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "transpose";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -124,7 +124,7 @@ Status transpose(const std::vector<TensorRef> &inputs, const std::vector<TensorR
 }
 
 Status slice(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-             const AttrMap &attrs, cudaStream_t stream) {
+             const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "slice";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -137,7 +137,7 @@ Status slice(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> 
 }
 
 Status expand(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-              const AttrMap &, cudaStream_t stream) {
+              const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "expand";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -152,7 +152,7 @@ Status expand(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
 
 /// The adjoint of slice: zeros, with src written where slice reads.
 Status sliceScatter(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                    const AttrMap &attrs, cudaStream_t stream) {
+                    const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "slice_scatter";
   if (Status s = checkMove(op, inputs, outputs); !s)
     return s;
@@ -167,7 +167,7 @@ Status sliceScatter(const std::vector<TensorRef> &inputs, const std::vector<Tens
 
 /// Each input fills its band of every output row: one 2-D copy per input.
 Status concat(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-              const AttrMap &attrs, cudaStream_t stream) {
+              const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "concat";
   if (Status s = checkArity(op, inputs, 1, SIZE_MAX, outputs); !s)
     return s;

@@ -117,7 +117,7 @@ __global__ void notKernel(const BoolT *x, BoolT *y, int64_t n) {
 }
 
 Status notOp(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-             const AttrMap &, cudaStream_t stream) {
+             const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "not";
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
@@ -142,7 +142,7 @@ __global__ void whereKernel(const BoolT *c, const T *x, const T *y, T *out, int6
 }
 
 Status where(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-             const AttrMap &, cudaStream_t stream) {
+             const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "where";
   if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
     return s;
@@ -184,7 +184,7 @@ __global__ void castKernel(const From *x, To *y, int64_t n) {
 }
 
 Status cast(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-            const AttrMap &, cudaStream_t stream) {
+            const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "cast";
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
@@ -212,7 +212,7 @@ Status cast(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &
 
 #define LONGCTX_COMPARE_ENTRY(str, Op, Logic)                                                    \
   {str, [](const std::vector<TensorRef> &i, const std::vector<TensorRef> &o, const AttrMap &a,   \
-           cudaStream_t s) { return compare<Op, Logic>(i, o, a, s, str); }}
+           cudaStream_t s, Workspace) { return compare<Op, Logic>(i, o, a, s, str); }}
 
 } // namespace
 

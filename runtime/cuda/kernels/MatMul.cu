@@ -29,29 +29,26 @@ template <typename T> __global__ void scaleKernel(T *x, int64_t n, T factor) {
 /// Row-major C[m, n] = alpha op(A) op(B) + beta C, for `count` matrices
 /// `stride*` elements apart (stride 0: shared).
 template <typename T>
-Status gemm(const char *op, cudaStream_t stream, bool transA, bool transB, int64_t m, int64_t n,
+Status gemm(const char *op, const Cublas &blas, bool transA, bool transB, int64_t m, int64_t n,
             int64_t k, T alpha, const T *a, int64_t lda, int64_t strideA, const T *b, int64_t ldb,
             int64_t strideB, T beta, T *c, int64_t ldc, int64_t strideC, int64_t count) {
-  Result<Cublas> blas = cublasFor(op, stream);
-  if (!blas)
-    return blas.status();
-  const CublasApi &x = *blas->api;
+  const CublasApi &x = *blas.api;
   const cublasOperation_t opA = transA ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opB = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   if constexpr (std::is_same_v<T, float>)
-    return cublasStatus(op, x.sgemmStridedBatched(blas->handle, opB, opA, int(n), int(m), int(k),
+    return cublasStatus(op, x.sgemmStridedBatched(blas.handle, opB, opA, int(n), int(m), int(k),
                                                   &alpha, b, int(ldb), strideB, a, int(lda),
                                                   strideA, &beta, c, int(ldc), strideC,
                                                   int(count)));
   else
-    return cublasStatus(op, x.dgemmStridedBatched(blas->handle, opB, opA, int(n), int(m), int(k),
+    return cublasStatus(op, x.dgemmStridedBatched(blas.handle, opB, opA, int(n), int(m), int(k),
                                                   &alpha, b, int(ldb), strideB, a, int(lda),
                                                   strideA, &beta, c, int(ldc), strideC,
                                                   int(count)));
 }
 
 Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                    const AttrMap &, cudaStream_t stream) {
+                    const AttrMap &, cudaStream_t stream, Workspace workspace) {
   const char *op = "matmul";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -70,6 +67,9 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
   const int64_t numBatch = numElements(d.batch);
   const bool sharedB = numElements(d.bBatch) == 1, sameBatch = d.aBatch == d.bBatch;
   const bool sharedA = numElements(d.aBatch) == 1;
+  Result<Cublas> blas = cublasFor(op, stream, workspace);
+  if (!blas)
+    return blas.status();
   return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *pa = a.as<T>(), *pb = b.as<T>();
@@ -78,7 +78,7 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
     if (sharedB) { // a's batch folds into M: one GEMM (chunked past cuBLAS's int)
       const int64_t rows = numBatch * d.m, step = INT_MAX;
       for (int64_t r = 0; r < rows; r += step)
-        if (Status s = gemm<T>(op, stream, false, false, std::min(step, rows - r), d.n, d.k, T(1),
+        if (Status s = gemm<T>(op, *blas, false, false, std::min(step, rows - r), d.n, d.k, T(1),
                                pa + r * d.k, d.k, 0, pb, d.n, 0, T(0), po + r * d.n, d.n, 0, 1);
             !s)
           return s;
@@ -87,7 +87,7 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
     if (numBatch > INT_MAX)
       return opError(op, "more batched products than cuBLAS's int");
     if (sameBatch || sharedA) // one strided batch
-      return gemm<T>(op, stream, false, false, d.m, d.n, d.k, T(1), pa, d.k, sharedA ? 0 : mk,
+      return gemm<T>(op, *blas, false, false, d.m, d.n, d.k, T(1), pa, d.k, sharedA ? 0 : mk,
                      pb, d.n, kn, T(0), po, d.n, mn, numBatch);
     // Broadcast batch dims: one product per output matrix.
     std::vector<int64_t> aStr = cpu::broadcastStrides(d.aBatch, d.batch);
@@ -101,7 +101,7 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
         aOff += idx * aStr[size_t(dim)];
         bOff += idx * bStr[size_t(dim)];
       }
-      if (Status s = gemm<T>(op, stream, false, false, d.m, d.n, d.k, T(1), pa + aOff * mk, d.k,
+      if (Status s = gemm<T>(op, *blas, false, false, d.m, d.n, d.k, T(1), pa + aOff * mk, d.k,
                              0, pb + bOff * kn, d.n, 0, T(0), po + i * mn, d.n, 0, 1);
           !s)
         return s;
@@ -111,7 +111,7 @@ Status matmulKernel(const std::vector<TensorRef> &inputs, const std::vector<Tens
 }
 
 Status gemmKernel(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                  const AttrMap &attrs, cudaStream_t stream) {
+                  const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "gemm";
   if (Status s = checkArity(op, inputs, 2, 3, outputs); !s)
     return s;
@@ -127,6 +127,9 @@ Status gemmKernel(const std::vector<TensorRef> &inputs, const std::vector<Tensor
     if (Status s = runCudaKernel("expand", {inputs[2]}, {o}, AttrMap(), stream); !s)
       return s;
   }
+  Result<Cublas> blas = cublasFor(op, stream, workspace);
+  if (!blas)
+    return blas.status();
   return dispatchFloat(op, a.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     if (d.k == 0) { // the empty product: beta c, or zeros
@@ -138,7 +141,7 @@ Status gemmKernel(const std::vector<TensorRef> &inputs, const std::vector<Tensor
                                                                          o.numElements(), T(d.beta));
       return Status();
     }
-    return gemm<T>(op, stream, d.transA, d.transB, d.m, d.n, d.k, T(d.alpha), a.as<T>(),
+    return gemm<T>(op, *blas, d.transA, d.transB, d.m, d.n, d.k, T(d.alpha), a.as<T>(),
                    a.shape[1], 0, b.as<T>(), b.shape[1], 0, useC ? T(d.beta) : T(0), o.as<T>(),
                    d.n, 0, 1);
   });

@@ -66,7 +66,7 @@ Status checkRmsNorm(const char *op, const TensorRef &x, const TensorRef &scale,
 }
 
 Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-               const AttrMap &attrs, cudaStream_t stream) {
+               const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "rms_norm";
   if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
     return s;
@@ -84,7 +84,7 @@ Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef
 }
 
 Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                   const AttrMap &attrs, cudaStream_t stream) {
+                   const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "rms_norm_grad";
   if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
     return s;
@@ -99,21 +99,17 @@ Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<Tenso
   if (Status s = checkShape(op, "dscale", outputs[1].shape, scale.shape); !s)
     return s;
   const double epsilon = attrs.getFloat("epsilon", 1e-5);
-  // Scratch for dscale's sums (not yet in the memory plan: issue 8).
-  double *sums = nullptr;
-  if (cudaMallocAsync(reinterpret_cast<void **>(&sums), size_t(n) * sizeof(double), stream) !=
-      cudaSuccess)
-    return opError(op, "cannot allocate " + std::to_string(n) + " doubles of scratch");
+  double *sums = nullptr; // dscale's sums
+  if (Status s = carveWorkspace(op, workspace, rmsNormGradWorkspace(n), &sums); !s)
+    return s;
   cudaMemsetAsync(sums, 0, size_t(n) * sizeof(double), stream);
-  Status s = dispatchFloat(op, x.dtype, [&](auto tag) {
+  return dispatchFloat(op, x.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (rows > 0)
       rmsNormGradRows<T><<<unsigned(rows), kThreads, 0, stream>>>(
           dy.as<T>(), x.as<T>(), scale.as<T>(), outputs[0].as<T>(), sums, n, epsilon);
     castFromDouble<T><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<T>(), n);
   });
-  cudaFreeAsync(sums, stream);
-  return s;
 }
 
 } // namespace

@@ -103,7 +103,7 @@ Status checkUpdate(const char *op, const std::vector<TensorRef> &inputs,
 }
 
 Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                   const AttrMap &attrs, cudaStream_t stream) {
+                   const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "adamw_update";
   std::vector<Scalar> s;
   if (Status st = checkUpdate(op, inputs, outputs, 4, {{"lr", true}, {"step", false},
@@ -128,7 +128,7 @@ Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<Tenso
 }
 
 Status sgdUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &attrs, cudaStream_t stream) {
+                 const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "sgd_update";
   std::vector<Scalar> s;
   if (Status st = checkUpdate(op, inputs, outputs, 3, {{"lr", true}, {"scale", true}}, s); !st)

@@ -74,7 +74,7 @@ __global__ void reduceOutputs(const T *x, T *y, ReduceDims r) {
 
 template <int Kind>
 Status reduce(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-              const AttrMap &attrs, cudaStream_t stream) {
+              const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = Kind == 0 ? "reduce_sum" : Kind == 1 ? "reduce_mean" : "reduce_max";
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;

@@ -43,9 +43,10 @@ const cuda::CudaKernelEntry *cuda::findCudaKernel(std::string_view op) {
 }
 
 Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
-                     const std::vector<TensorRef> &outputs, const AttrMap &attrs, void *stream) {
+                     const std::vector<TensorRef> &outputs, const AttrMap &attrs, void *stream,
+                     DeviceWorkspace workspace) {
   if (const cuda::CudaKernelEntry *e = cuda::findCudaKernel(op))
-    return e->fn(inputs, outputs, attrs, static_cast<cudaStream_t>(stream));
+    return e->fn(inputs, outputs, attrs, static_cast<cudaStream_t>(stream), workspace);
   return Status::error("no CUDA kernel for '" + std::string(op) + "'");
 }
 

@@ -8,9 +8,9 @@
 // The gradient walks backwards and needs the states in reverse: each
 // channel keeps the state at the start of every chunk of ~sqrt(S) steps
 // (checkpoints) and recomputes a chunk's states before walking it back, so
-// its scratch is O(sqrt(S) N) per channel (stream-ordered, not yet in the
-// plan). dB and dC (summed over channels) and dA (over batch and time) are
-// accumulated with double atomics, then converted. Truncated backwards
+// its scratch is O(sqrt(S) N) per channel (in the step's planned
+// workspace). dB and dC (summed over channels) and dA (over batch and time)
+// are accumulated with double atomics, then converted. Truncated backwards
 // (adjoint windows) run on the CPU only for now.
 //
 // State passing (selective_scan_carry, _carry_combine): one thread per
@@ -184,7 +184,7 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
 
 Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                cudaStream_t stream) {
+                cudaStream_t stream, const Workspace &workspace) {
   cpu::ScanGradShape g;
   if (Status s = cpu::resolveScanGrad(op, withState, inputs, outputs, attrs, g); !s)
     return s;
@@ -199,20 +199,15 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
   if (Status s = checkStateSize(op, d); !s)
     return s;
   const int64_t channels = d.batch * d.e;
-  const int64_t chunkLen = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(d.seq)))));
-  const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
+  const int64_t chunkLen = scanGradChunkLength(d.seq);
   // Double accumulators for dA, dB, dC, then each channel's checkpoints.
   const int64_t nA = d.e * d.n, nBC = d.batch * d.seq * d.n;
-  const int64_t perChannel = (chunks + chunkLen + 1) * d.n;
-  double *acc = nullptr;
-  const size_t accBytes = size_t(nA + 2 * nBC + channels * perChannel) * sizeof(double);
-  if (cudaMallocAsync(&acc, std::max<size_t>(accBytes, 8), stream) != cudaSuccess) {
-    cudaGetLastError(); // not a later launch's error
-    return opError(op, "cannot allocate " + std::to_string(accBytes) + " bytes of scratch");
-  }
-  cudaMemsetAsync(acc, 0, size_t(nA + 2 * nBC) * sizeof(double), stream);
-  double *dA = acc, *dB = dA + nA, *dC = dB + nBC, *scratch = dC + nBC;
-  Status s = dispatchFloat(op, dy.dtype, [&](auto tag) {
+  double *dA = nullptr, *dB = nullptr, *dC = nullptr, *scratch = nullptr;
+  if (Status s = carveWorkspace(op, workspace, scanGradWorkspace(d), &dA, &dB, &dC, &scratch); !s)
+    return s;
+  for (double *acc : {dA, dB, dC})
+    cudaMemsetAsync(acc, 0, size_t(acc == dA ? nA : nBC) * sizeof(double), stream);
+  return dispatchFloat(op, dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (withState && d.seq == 0) // no steps: the cotangent passes through
       cudaMemcpyAsync(outputs[5].data, inputs[1].data, inputs[1].bytes(),
@@ -229,8 +224,6 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
     narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dB, outputs[3].as<T>(), nBC);
     narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dC, outputs[4].as<T>(), nBC);
   });
-  cudaFreeAsync(acc, stream);
-  return s;
 }
 
 template <typename T>
@@ -279,7 +272,7 @@ __global__ void combineKernel(const T *carries, const T *decays, const T *dfinal
 }
 
 Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &, cudaStream_t stream) {
+                 const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "selective_scan_carry";
   ScanDims d;
   if (Status s = cpu::resolveScanCarry(op, inputs, outputs, d); !s)
@@ -298,7 +291,7 @@ Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorR
 
 Status scanCarryCombine(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, const AttrMap &,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, Workspace) {
   const char *op = "selective_scan_carry_combine";
   int64_t shards = 0;
   if (Status s = cpu::resolveCarryCombine(op, inputs, outputs, shards); !s)
@@ -315,23 +308,23 @@ Status scanCarryCombine(const std::vector<TensorRef> &inputs,
 }
 
 Status selectiveScan(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                     const AttrMap &, cudaStream_t stream) {
+                     const AttrMap &, cudaStream_t stream, Workspace) {
   return scan("selective_scan", false, inputs, outputs, stream);
 }
 Status selectiveScanState(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs, const AttrMap &,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, Workspace) {
   return scan("selective_scan_state", true, inputs, outputs, stream);
 }
 Status selectiveScanGrad(const std::vector<TensorRef> &inputs,
                          const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                         cudaStream_t stream) {
-  return scanGrad("selective_scan_grad", false, inputs, outputs, attrs, stream);
+                         cudaStream_t stream, Workspace workspace) {
+  return scanGrad("selective_scan_grad", false, inputs, outputs, attrs, stream, workspace);
 }
 Status selectiveScanStateGrad(const std::vector<TensorRef> &inputs,
                               const std::vector<TensorRef> &outputs, const AttrMap &attrs,
-                              cudaStream_t stream) {
-  return scanGrad("selective_scan_state_grad", true, inputs, outputs, attrs, stream);
+                              cudaStream_t stream, Workspace workspace) {
+  return scanGrad("selective_scan_state_grad", true, inputs, outputs, attrs, stream, workspace);
 }
 
 } // namespace

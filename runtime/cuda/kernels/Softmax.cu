@@ -40,7 +40,7 @@ __global__ void softmaxLines(const T *x, T *y, int64_t n, int64_t inner) {
 
 template <bool Log>
 Status softmax(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-               const AttrMap &attrs, cudaStream_t stream) {
+               const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = Log ? "log_softmax" : "softmax";
   if (Status s = checkArity(op, inputs, 1, 1, outputs); !s)
     return s;
