@@ -54,8 +54,6 @@ std::vector<std::string> missingCudaKernels(const Manifest &m, int arch) {
                        " or older: compile with --cuda-arch sm_" + std::to_string(arch) + ")");
     } else if (!cuda::findCudaKernel(step.op)) {
       missing.insert(step.op);
-    } else if (step.op == "selective_scan_state_grad" && step.attrs.getInt("truncate", 0) != 0) {
-      missing.insert("selective_scan_state_grad {truncate} (adjoint windows)");
     }
   }
   return std::vector<std::string>(missing.begin(), missing.end());

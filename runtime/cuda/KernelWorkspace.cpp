@@ -38,15 +38,19 @@ WorkspaceLayout attentionGradWorkspace(const cpu::AttentionDims &d) {
   return single(uint64_t(d.b * d.h * d.s) * sizeof(double));
 }
 
-int64_t scanGradChunkLength(int64_t seq) {
-  return std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(seq)))));
+int64_t scanGradChunkLength(int64_t seq, int64_t truncate) {
+  const int64_t chunkLen = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(seq)))));
+  // Blocks of T steps never straddle two chunks (as on the CPU).
+  if (truncate > 0 && chunkLen < seq)
+    return std::max(truncate, chunkLen / truncate * truncate);
+  return chunkLen;
 }
 
-WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d) {
-  const int64_t chunkLen = scanGradChunkLength(d.seq);
+WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d, int64_t truncate) {
+  const int64_t chunkLen = scanGradChunkLength(d.seq, truncate);
   const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
   const uint64_t nA = uint64_t(d.e * d.n), nBC = uint64_t(d.batch * d.seq * d.n);
-  const uint64_t perChannel = uint64_t((chunks + chunkLen + 1) * d.n);
+  const uint64_t perChannel = uint64_t((chunks + chunkLen + 1 + 2 * truncate) * d.n);
   WorkspaceLayout layout;
   layout.add(nA * sizeof(double));  // dA
   layout.add(nBC * sizeof(double)); // dB
@@ -94,7 +98,7 @@ uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &g
     cpu::ScanGradShape g;
     return cpu::resolveScanGrad(name.c_str(), op == "selective_scan_state_grad", inputs, outputs,
                                 attrs, g)
-               ? scanGradWorkspace(g.dims).bytes()
+               ? scanGradWorkspace(g.dims, g.truncate).bytes()
                : 0;
   }
   return 0;

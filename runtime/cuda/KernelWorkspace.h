@@ -62,11 +62,13 @@ WorkspaceLayout rmsNormGradWorkspace(int64_t n);
 /// attention_grad: do . o per query row, in double.
 WorkspaceLayout attentionGradWorkspace(const cpu::AttentionDims &d);
 /// Checkpoint chunk of the scan gradient: ~sqrt(S) steps, so each channel
-/// keeps sqrt(S) checkpoints and recomputes one chunk's states at a time.
-int64_t scanGradChunkLength(int64_t seq);
+/// keeps sqrt(S) checkpoints and recomputes one chunk's states at a time;
+/// truncated to T > 0 (adjoint windows), a multiple of T or the sequence.
+int64_t scanGradChunkLength(int64_t seq, int64_t truncate = 0);
 /// selective_scan_grad / _state_grad: double accumulators for dA, dB, dC,
-/// then each channel's checkpoints and one chunk of states.
-WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d);
+/// then each channel's checkpoints, one chunk of states and, truncated, two
+/// windows of T states.
+WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d, int64_t truncate = 0);
 /// matmul, gemm: cuBLAS's workspace.
 WorkspaceLayout gemmWorkspace();
 

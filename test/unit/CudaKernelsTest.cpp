@@ -10,6 +10,9 @@
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/cuda/CudaKernels.h"
 #include "runtime/cuda/KernelWorkspace.h"
+#if LONGCTX_HAVE_CUDA
+#include "runtime/cuda/kernels/CudaKernelFamilies.h"
+#endif
 
 #include <algorithm>
 
@@ -303,12 +306,76 @@ TEST(CudaKernels, SelectiveScanMatchesCpu) {
               AttrMap(), 1e-5, {2, 3, 4});
   expectTwins("selective_scan_state_grad", {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
               {x, x, an, bc, bc, state, x}, AttrMap(), 1e-5, {2, 3, 4});
+  // Truncated (adjoint windows [B, T, E, N]): T = 3 divides the CUDA chunk
+  // (7 steps round to 6), T = 10 is longer than it, T = 40 than the sequence.
+  for (int64_t t : {3, 10, 40}) {
+    Tensor window = randomTensor<float>({batch, t, e, n}, -1, 1, 60 + t);
+    AttrMap truncate;
+    truncate.set("truncate", t);
+    const Shape windows{batch, t, e, n};
+    expectTwins("selective_scan_state_grad", {&dy, &window, &u, &delta, &a, &b, &c, &h0},
+                {x, x, an, bc, bc, windows, x}, truncate, 1e-5, {2, 3, 4});
+  }
   expectTwins("selective_scan_carry", {&dy, &delta, &a, &c}, {state, state}, AttrMap(), 1e-5);
   Tensor carries = randomTensor<float>({3 * batch, e, n}, -1, 1, 58);
   Tensor decays = randomTensor<float>({3 * batch, e, n}, 0, 1, 59);
   expectTwins("selective_scan_carry_combine", {&carries, &decays, &dfinal},
               {{3 * batch, e, n}, state}, AttrMap(), 1e-5);
 }
+
+#if LONGCTX_HAVE_CUDA
+/// The scan gradient's per-channel walk (the CUDA kernel's device code, run
+/// on the host in the planned workspace layout) against the CPU kernel, in
+/// float64: its arithmetic is checked on every machine, GPU or not.
+TEST(CudaKernels, ScanGradientWalkMatchesCpuOnTheHost) {
+  const int64_t batch = 2, seq = 37, e = 5, n = 6;
+  Tensor u = randomTensor<double>({batch, seq, e}, -1, 1, 70);
+  Tensor delta = randomTensor<double>({batch, seq, e}, 0.01, 0.5, 71);
+  Tensor a = randomTensor<double>({e, n}, -2, -0.1, 72);
+  Tensor b = randomTensor<double>({batch, seq, n}, -1, 1, 73);
+  Tensor c = randomTensor<double>({batch, seq, n}, -1, 1, 74);
+  Tensor h0 = randomTensor<double>({batch, e, n}, -1, 1, 75);
+  Tensor dy = randomTensor<double>({batch, seq, e}, -1, 1, 76);
+  Tensor dfinal = randomTensor<double>({batch, e, n}, -1, 1, 77);
+  const Shape x{batch, seq, e}, state{batch, e, n}, bc{batch, seq, n}, an{e, n};
+  auto check = [&](const char *op, const std::vector<const Tensor *> &inputs,
+                   const std::vector<Shape> &shapes, const AttrMap &attrs) {
+    std::vector<Tensor> cpuOut, hostOut;
+    std::vector<const Tensor *> cpuPtrs;
+    std::vector<TensorRef> inRefs, outRefs;
+    for (const Shape &shape : shapes) {
+      cpuOut.emplace_back(DType::F64, shape);
+      hostOut.emplace_back(DType::F64, shape);
+    }
+    for (Tensor &t : cpuOut)
+      cpuPtrs.push_back(&t);
+    for (const Tensor *t : inputs)
+      inRefs.push_back(t->ref());
+    for (Tensor &t : hostOut)
+      outRefs.push_back(t.ref());
+    Status cpu = runMulti(op, inputs, cpuPtrs, attrs);
+    ASSERT_TRUE(cpu.ok()) << cpu.message();
+    Status walk = cuda::scanGradOnHost(op, inRefs, outRefs, attrs);
+    ASSERT_TRUE(walk.ok()) << walk.message();
+    for (size_t i = 0; i < shapes.size(); ++i)
+      expectNear(hostOut[i], values(cpuOut[i]), 1e-11,
+                 std::string(op) + " output " + std::to_string(i) + " truncate " +
+                     std::to_string(attrs.getInt("truncate", 0)));
+  };
+  check("selective_scan_grad", {&dy, &u, &delta, &a, &b, &c}, {x, x, an, bc, bc, x}, AttrMap());
+  check("selective_scan_state_grad", {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
+        {x, x, an, bc, bc, state, x}, AttrMap());
+  // Truncated: T divides the walk's 7-step chunks rounded to 6 (3), is
+  // longer than them (10), or than the sequence (40); T = 1 keeps one step.
+  for (int64_t t : {1, 3, 10, 40}) {
+    Tensor window = randomTensor<double>({batch, t, e, n}, -1, 1, 80 + t);
+    AttrMap truncate;
+    truncate.set("truncate", t);
+    check("selective_scan_state_grad", {&dy, &window, &u, &delta, &a, &b, &c, &h0},
+          {x, x, an, bc, bc, {batch, t, e, n}, x}, truncate);
+  }
+}
+#endif
 
 TEST(CudaKernels, AttentionMatchesCpu) {
   for (auto [s, t] : {std::pair<int64_t, int64_t>{23, 23}, {13, 29}, {29, 13}})

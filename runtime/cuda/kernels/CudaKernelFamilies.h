@@ -40,6 +40,12 @@ void addSelectiveScanKernels(CudaKernelTable &table);
 void addAttentionKernels(CudaKernelTable &table);
 void addLogicalKernels(CudaKernelTable &table);
 
+/// selective_scan_grad / _state_grad with the CUDA kernel's per-channel walk
+/// run on the host over host tensors, in the workspace layout the compiler
+/// plans: the device arithmetic checked where no GPU is (unit tests).
+Status scanGradOnHost(const char *op, const std::vector<TensorRef> &inputs,
+                      const std::vector<TensorRef> &outputs, const AttrMap &attrs);
+
 /// The entry of `op`, or null.
 const CudaKernelEntry *findCudaKernel(std::string_view op);
 

@@ -63,85 +63,163 @@ __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm,
   }
 }
 
-template <typename T>
-__device__ void backwardChannel(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
-                                const T *c, T *du, T *ddelta, double *dA, double *dB,
-                                double *dC, ScanDims d, const T *h0, const T *dhLast, T *dh0,
-                                T *y, double *scratch, int64_t chunkLen, int64_t ch);
+/// The gradient's operands and scratch, as one launch sees them.
+template <typename T> struct ScanGradArgs {
+  const T *dy, *u, *delta, *a, *bm, *c;
+  T *du, *ddelta;
+  double *dA, *dB, *dC; // double accumulators (zeroed)
+  ScanDims d;
+  const T *h0, *dhLast; // with a state, else null
+  T *dh0, *y;           // with a state / with the output, else null
+  double *scratch;      // per channel, see backwardChannel
+  int64_t chunkLen, truncate;
+};
 
-/// The channels' walks back. Scratch per channel: `chunks` checkpoints and
-/// one chunk's states (chunkLen + 1), N doubles each.
-template <typename T>
-__global__ void scanBackward(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
-                             const T *c, T *du, T *ddelta, double *dA, double *dB, double *dC,
-                             ScanDims d, const T *h0, const T *dhLast, T *dh0, T *y,
-                             double *scratch, int64_t chunkLen) {
-  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride())
-    backwardChannel(dy, u, delta, a, bm, c, du, ddelta, dA, dB, dC, d, h0, dhLast, dh0, y,
-                    scratch, chunkLen, ch);
+/// Adds into an accumulator shared by channels: atomically on the device,
+/// plainly in the host check (one channel at a time).
+__host__ __device__ inline void accumulate(double *at, double value) {
+#ifdef __CUDA_ARCH__
+  atomicAdd(at, value);
+#else
+  *at += value;
+#endif
 }
 
+template <typename T> __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch);
+
+/// The channels' walks back, one thread each.
+template <typename T> __global__ void scanBackward(ScanGradArgs<T> p) {
+  for (int64_t ch = globalIndex(); ch < p.d.batch * p.d.e; ch += globalStride())
+    backwardChannel(p, ch);
+}
+
+/// The CPU twin's walk (cpu/SelectiveScan.cpp explains the truncated form:
+/// blocks of T steps, each a reverse scan from zero plus what the window W_f
+/// of the next T steps sends back). Scratch per channel (scanGradWorkspace):
+/// `chunks` checkpoints, one chunk's states (chunkLen + 1) and, truncated,
+/// two windows of T states; N doubles each.
 template <typename T>
-__device__ void backwardChannel(const T *dy, const T *u, const T *delta, const T *a, const T *bm,
-                                const T *c, T *du, T *ddelta, double *dA, double *dB,
-                                double *dC, ScanDims d, const T *h0, const T *dhLast, T *dh0,
-                                T *y, double *scratch, int64_t chunkLen, int64_t ch) {
+__host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
+  const T *dy = p.dy, *u = p.u, *delta = p.delta, *a = p.a, *bm = p.bm, *c = p.c;
+  const T *h0 = p.h0, *dhLast = p.dhLast;
+  const ScanDims &d = p.d;
+  const int64_t chunkLen = p.chunkLen, truncate = p.truncate;
   const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
   const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
-  double *ckpt = scratch + ch * (chunks + chunkLen + 1) * n;
+  double *ckpt = p.scratch + ch * (chunks + chunkLen + 1 + 2 * truncate) * n;
   double *hist = ckpt + chunks * n;
-  double h[kMaxState], carry[kMaxState], gA[kMaxState];
+  // Truncated: W_f (what the T steps after the current block send back)
+  // and W_a (the block's own, made when the block is done), swapped.
+  double *window = hist + (chunkLen + 1) * n, *nextWindow = window + truncate * n;
+  auto windowAt = [&](int64_t k) { return ((b * truncate + k) * d.e + e) * n; };
+  double h[kMaxState], carry[kMaxState], gA[kMaxState], reach[kMaxState];
   for (int64_t i = 0; i < n; ++i) {
     h[i] = h0 ? double(h0[ch * n + i]) : 0.0;
-    carry[i] = dhLast ? double(dhLast[ch * n + i]) : 0.0;
+    carry[i] = dhLast && !truncate ? double(dhLast[ch * n + i]) : 0.0;
     gA[i] = 0;
+    reach[i] = 1;
   }
+  for (int64_t k = 0; k < truncate; ++k)
+    for (int64_t i = 0; i < n; ++i)
+      nextWindow[k * n + i] = dhLast ? double(dhLast[windowAt(k) + i]) : 0.0;
   auto step = [&](int64_t s, const double *in, double *out) {
     const int64_t st = b * d.seq + s, x = st * d.e + e;
     const double dt = double(delta[x]), dut = dt * double(u[x]);
     for (int64_t i = 0; i < n; ++i)
       out[i] = exp(dt * double(a[e * n + i])) * in[i] + dut * double(bm[st * n + i]);
   };
+  // W_a from W_f for the block [s0, s0 + len).
+  auto advanceWindow = [&](int64_t s0, int64_t len) {
+    double acc[kMaxState], prod[kMaxState];
+    for (int64_t i = 0; i < n; ++i) {
+      acc[i] = 0;
+      prod[i] = 1;
+    }
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t st = b * d.seq + s0 + k;
+      const double dt = double(delta[st * d.e + e]), dyv = double(dy[st * d.e + e]);
+      for (int64_t i = 0; i < n; ++i) {
+        prod[i] *= exp(dt * double(a[e * n + i]));
+        acc[i] += dyv * double(c[st * n + i]) * prod[i];
+        window[k * n + i] = acc[i];
+      }
+    }
+    for (int64_t k = len; k < truncate; ++k)
+      for (int64_t i = 0; i < n; ++i)
+        window[k * n + i] = acc[i] + prod[i] * nextWindow[(k - len) * n + i];
+    double *swap = window;
+    window = nextWindow;
+    nextWindow = swap;
+  };
   for (int64_t k = 0; k < chunks; ++k) { // checkpoints: the state before each chunk
     for (int64_t i = 0; i < n; ++i)
       ckpt[k * n + i] = h[i];
-    for (int64_t s = k * chunkLen; s < min((k + 1) * chunkLen, d.seq); ++s)
+    for (int64_t s = k * chunkLen; s < ((k + 1) * chunkLen < d.seq ? (k + 1) * chunkLen : d.seq); ++s)
       step(s, h, h);
   }
   for (int64_t k = chunks - 1; k >= 0; --k) {
-    const int64_t s0 = k * chunkLen, len = min(chunkLen, d.seq - s0);
+    const int64_t s0 = k * chunkLen, len = chunkLen < d.seq - s0 ? chunkLen : d.seq - s0;
     for (int64_t i = 0; i < n; ++i)
       hist[i] = ckpt[k * n + i];
     for (int64_t j = 0; j < len; ++j)
       step(s0 + j, hist + j * n, hist + (j + 1) * n);
+    // Truncated, the chunk walks in blocks of T steps from its start.
+    int64_t blockStart = truncate ? (len - 1) / truncate * truncate : 0;
+    int64_t blockLen = len - blockStart;
+    if (truncate)
+      for (int64_t i = 0; i < n; ++i) {
+        carry[i] = 0;
+        reach[i] = 1;
+      }
     for (int64_t j = len - 1; j >= 0; --j) {
       const int64_t st = b * d.seq + s0 + j, x = st * d.e + e;
       const double dt = double(delta[x]), uv = double(u[x]), dyv = double(dy[x]);
+      // W_f's entry that reaches back exactly here, if any.
+      const int64_t reachBack = j - blockStart + truncate - 1 - blockLen;
+      const double *far = truncate && reachBack >= 0 ? nextWindow + reachBack * n : nullptr;
       double sumGB = 0, sumAGa = 0, out = 0;
       for (int64_t i = 0; i < n; ++i) {
         const double ai = double(a[e * n + i]), dec = exp(dt * ai);
         const double hNow = hist[(j + 1) * n + i], hPrev = hist[j * n + i];
-        const double g = dyv * double(c[st * n + i]) + carry[i];
+        const double local = dyv * double(c[st * n + i]) + carry[i];
+        const double g = far ? local + reach[i] * far[i] : local;
         const double ga = g * dec * hPrev;
-        atomicAdd(dC + st * n + i, dyv * hNow);
-        atomicAdd(dB + st * n + i, g * dt * uv);
+        accumulate(p.dC + st * n + i, dyv * hNow);
+        accumulate(p.dB + st * n + i, g * dt * uv);
         sumGB += g * double(bm[st * n + i]);
         sumAGa += ai * ga;
         gA[i] += dt * ga;
         out += hNow * double(c[st * n + i]);
-        carry[i] = dec * g;
+        carry[i] = dec * local;
+        reach[i] *= dec;
       }
-      du[x] = T(dt * sumGB);
-      ddelta[x] = T(sumAGa + uv * sumGB);
-      if (y)
-        y[x] = T(out);
+      p.du[x] = T(dt * sumGB);
+      p.ddelta[x] = T(sumAGa + uv * sumGB);
+      if (p.y)
+        p.y[x] = T(out);
+      if (truncate && j == blockStart) { // the block is done: on to the one before
+        advanceWindow(s0 + blockStart, blockLen);
+        blockStart -= truncate;
+        blockLen = truncate;
+        for (int64_t i = 0; i < n; ++i) {
+          carry[i] = 0;
+          reach[i] = 1;
+        }
+      }
     }
   }
-  for (int64_t i = 0; i < n; ++i) {
-    atomicAdd(dA + e * n + i, gA[i]);
-    if (dh0)
-      dh0[ch * n + i] = T(carry[i]);
+  for (int64_t i = 0; i < n; ++i)
+    accumulate(p.dA + e * n + i, gA[i]);
+  if (!p.dh0)
+    return;
+  if (truncate) { // the window at the first step
+    for (int64_t k = 0; k < truncate; ++k)
+      for (int64_t i = 0; i < n; ++i)
+        p.dh0[windowAt(k) + i] = T(nextWindow[k * n + i]);
+    return;
   }
+  for (int64_t i = 0; i < n; ++i) // after the first step the carry is dL/dh0
+    p.dh0[ch * n + i] = T(carry[i]);
 }
 
 template <typename T> __global__ void narrow(const double *in, T *out, int64_t count) {
@@ -182,47 +260,74 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
   });
 }
 
+/// The gradient's checks and chunking, for the device run and the host check.
+struct ScanGradPlan {
+  cpu::ScanGradShape g;
+  int64_t chunkLen = 1;
+  WorkspaceLayout layout; // dA, dB, dC, the channels' scratch
+};
+
+Status planScanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
+                    const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                    ScanGradPlan &plan) {
+  if (Status s = cpu::resolveScanGrad(op, withState, inputs, outputs, attrs, plan.g); !s)
+    return s;
+  if (const int64_t chunk = attrs.getInt("chunk", 0); chunk < 0) // as the CPU says it
+    return opError(op, "chunk must be >= 0, got " + std::to_string(chunk));
+  if (Status s = checkStateSize(op, plan.g.dims); !s)
+    return s;
+  plan.chunkLen = scanGradChunkLength(plan.g.dims.seq, plan.g.truncate);
+  plan.layout = scanGradWorkspace(plan.g.dims, plan.g.truncate);
+  return Status();
+}
+
+/// The launch's operands; `parts` are the layout's (dA, dB, dC, scratch).
+template <typename T>
+ScanGradArgs<T> scanGradArgs(const ScanGradPlan &plan, const std::vector<TensorRef> &inputs,
+                             const std::vector<TensorRef> &outputs, double *const parts[4]) {
+  const cpu::ScanGradShape &g = plan.g;
+  const size_t first = g.first;
+  const bool withState = first == 2;
+  return {inputs[0].as<T>(),         inputs[first].as<T>(),
+          inputs[first + 1].as<T>(), inputs[first + 2].as<T>(),
+          inputs[first + 3].as<T>(), inputs[first + 4].as<T>(),
+          outputs[0].as<T>(),        outputs[1].as<T>(),
+          parts[0],                  parts[1],
+          parts[2],                  g.dims,
+          withState ? inputs[7].as<T>() : nullptr,
+          withState ? inputs[1].as<T>() : nullptr,
+          withState ? outputs[5].as<T>() : nullptr,
+          g.withOutput ? outputs[g.results].as<T>() : nullptr,
+          parts[3],                  plan.chunkLen,
+          g.truncate};
+}
+
 Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &inputs,
                 const std::vector<TensorRef> &outputs, const AttrMap &attrs,
                 cudaStream_t stream, const Workspace &workspace) {
-  cpu::ScanGradShape g;
-  if (Status s = cpu::resolveScanGrad(op, withState, inputs, outputs, attrs, g); !s)
+  ScanGradPlan plan;
+  if (Status s = planScanGrad(op, withState, inputs, outputs, attrs, plan); !s)
     return s;
-  if (g.truncate != 0)
-    return opError(op, "a truncated backward (adjoint windows) has no CUDA kernel yet");
-  if (const int64_t chunk = attrs.getInt("chunk", 0); chunk < 0) // as the CPU says it
-    return opError(op, "chunk must be >= 0, got " + std::to_string(chunk));
-  const TensorRef &dy = inputs[0];
-  const size_t first = g.first, results = g.results;
-  const bool withOutput = g.withOutput;
-  const ScanDims &d = g.dims;
-  if (Status s = checkStateSize(op, d); !s)
+  const ScanDims &d = plan.g.dims;
+  const int64_t channels = d.batch * d.e, nA = d.e * d.n, nBC = d.batch * d.seq * d.n;
+  double *parts[4] = {};
+  if (Status s = carveWorkspace(op, workspace, plan.layout, &parts[0], &parts[1], &parts[2],
+                                &parts[3]);
+      !s)
     return s;
-  const int64_t channels = d.batch * d.e;
-  const int64_t chunkLen = scanGradChunkLength(d.seq);
-  // Double accumulators for dA, dB, dC, then each channel's checkpoints.
-  const int64_t nA = d.e * d.n, nBC = d.batch * d.seq * d.n;
-  double *dA = nullptr, *dB = nullptr, *dC = nullptr, *scratch = nullptr;
-  if (Status s = carveWorkspace(op, workspace, scanGradWorkspace(d), &dA, &dB, &dC, &scratch); !s)
-    return s;
-  for (double *acc : {dA, dB, dC})
-    cudaMemsetAsync(acc, 0, size_t(acc == dA ? nA : nBC) * sizeof(double), stream);
-  return dispatchFloat(op, dy.dtype, [&](auto tag) {
+  for (int k = 0; k < 3; ++k)
+    cudaMemsetAsync(parts[k], 0, size_t(k == 0 ? nA : nBC) * sizeof(double), stream);
+  return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     if (withState && d.seq == 0) // no steps: the cotangent passes through
       cudaMemcpyAsync(outputs[5].data, inputs[1].data, inputs[1].bytes(),
                       cudaMemcpyDeviceToDevice, stream);
     if (channels > 0 && d.seq > 0)
       scanBackward<T><<<gridFor(channels), kThreads, 0, stream>>>(
-          dy.as<T>(), inputs[first].as<T>(), inputs[first + 1].as<T>(),
-          inputs[first + 2].as<T>(), inputs[first + 3].as<T>(), inputs[first + 4].as<T>(),
-          outputs[0].as<T>(), outputs[1].as<T>(), dA, dB, dC, d,
-          withState ? inputs[7].as<T>() : nullptr, withState ? inputs[1].as<T>() : nullptr,
-          withState ? outputs[5].as<T>() : nullptr,
-          withOutput ? outputs[results].as<T>() : nullptr, scratch, chunkLen);
-    narrow<T><<<gridFor(nA), kThreads, 0, stream>>>(dA, outputs[2].as<T>(), nA);
-    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dB, outputs[3].as<T>(), nBC);
-    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(dC, outputs[4].as<T>(), nBC);
+          scanGradArgs<T>(plan, inputs, outputs, parts));
+    narrow<T><<<gridFor(nA), kThreads, 0, stream>>>(parts[0], outputs[2].as<T>(), nA);
+    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(parts[1], outputs[3].as<T>(), nBC);
+    narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(parts[2], outputs[4].as<T>(), nBC);
   });
 }
 
@@ -328,6 +433,35 @@ Status selectiveScanStateGrad(const std::vector<TensorRef> &inputs,
 }
 
 } // namespace
+
+Status scanGradOnHost(const char *op, const std::vector<TensorRef> &inputs,
+                      const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const bool withState = std::string(op) == "selective_scan_state_grad";
+  ScanGradPlan plan;
+  if (Status s = planScanGrad(op, withState, inputs, outputs, attrs, plan); !s)
+    return s;
+  const ScanDims &d = plan.g.dims;
+  // The workspace the compiler plans, zeroed as the device run zeroes the
+  // accumulators.
+  std::vector<double> workspace(plan.layout.bytes() / sizeof(double) + 1, 0.0);
+  double *parts[4];
+  for (size_t k = 0; k < 4; ++k)
+    parts[k] = workspace.data() + plan.layout.offset(k) / sizeof(double);
+  return cpu::dispatchFloat(op, inputs[0].dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    if (withState && d.seq == 0)
+      std::copy(inputs[1].as<T>(), inputs[1].as<T>() + inputs[1].numElements(), outputs[5].as<T>());
+    const ScanGradArgs<T> args = scanGradArgs<T>(plan, inputs, outputs, parts);
+    if (d.seq > 0)
+      for (int64_t ch = 0; ch < d.batch * d.e; ++ch)
+        backwardChannel(args, ch);
+    const int64_t counts[3] = {d.e * d.n, d.batch * d.seq * d.n, d.batch * d.seq * d.n};
+    for (int k = 0; k < 3; ++k)
+      for (int64_t i = 0; i < counts[k]; ++i)
+        outputs[size_t(2 + k)].as<T>()[i] = T(parts[k][i]);
+    return Status();
+  });
+}
 
 void addSelectiveScanKernels(CudaKernelTable &table) {
   table.insert(table.end(), {{"selective_scan", selectiveScan},
