@@ -46,11 +46,23 @@ int64_t scanGradChunkLength(int64_t seq, int64_t truncate) {
   return chunkLen;
 }
 
+WorkspaceLayout scanWorkspace(const cpu::ScanDims &d, DType dtype) {
+  return single(uint64_t(d.batch * d.e * d.n) * dtypeSize(dtype));
+}
+
+WorkspaceLayout scanCarryWorkspace(const cpu::ScanDims &d) {
+  return single(uint64_t(d.batch * d.e * d.n) * sizeof(double));
+}
+
+int64_t scanGradChannelSlots(int64_t seq, int64_t truncate) {
+  const int64_t chunkLen = scanGradChunkLength(seq, truncate);
+  const int64_t chunks = (seq + chunkLen - 1) / chunkLen;
+  return chunks + chunkLen + 1 + 2 * truncate + 6;
+}
+
 WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d, int64_t truncate) {
-  const int64_t chunkLen = scanGradChunkLength(d.seq, truncate);
-  const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
   const uint64_t nA = uint64_t(d.e * d.n), nBC = uint64_t(d.batch * d.seq * d.n);
-  const uint64_t perChannel = uint64_t((chunks + chunkLen + 1 + 2 * truncate) * d.n);
+  const uint64_t perChannel = uint64_t(scanGradChannelSlots(d.seq, truncate) * d.n);
   WorkspaceLayout layout;
   layout.add(nA * sizeof(double));  // dA
   layout.add(nBC * sizeof(double)); // dB
@@ -93,6 +105,18 @@ uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &g
                    cpu::resolveAttention(name.c_str(), inputs[1], inputs[2], inputs[3], attrs, d)
                ? attentionGradWorkspace(d).bytes()
                : 0;
+  }
+  if (op == "selective_scan" || op == "selective_scan_state") {
+    cpu::ScanDims d;
+    return inputs.size() >= 5 && !outputs.empty() &&
+                   cpu::resolveScan(name.c_str(), inputs, 0, {{"output", &outputs[0]}}, d)
+               ? scanWorkspace(d, inputs[0].dtype).bytes()
+               : 0;
+  }
+  if (op == "selective_scan_carry") {
+    cpu::ScanDims d;
+    return cpu::resolveScanCarry(name.c_str(), inputs, outputs, d) ? scanCarryWorkspace(d).bytes()
+                                                                    : 0;
   }
   if (op == "selective_scan_grad" || op == "selective_scan_state_grad") {
     cpu::ScanGradShape g;

@@ -61,13 +61,19 @@ WorkspaceLayout crossEntropyWorkspace();
 WorkspaceLayout rmsNormGradWorkspace(int64_t n);
 /// attention_grad: do . o per query row, in double.
 WorkspaceLayout attentionGradWorkspace(const cpu::AttentionDims &d);
+/// selective_scan / _state: each channel's running state (the tensors' type).
+WorkspaceLayout scanWorkspace(const cpu::ScanDims &d, DType dtype);
+/// selective_scan_carry: each channel's reverse scan, in double.
+WorkspaceLayout scanCarryWorkspace(const cpu::ScanDims &d);
 /// Checkpoint chunk of the scan gradient: ~sqrt(S) steps, so each channel
 /// keeps sqrt(S) checkpoints and recomputes one chunk's states at a time;
 /// truncated to T > 0 (adjoint windows), a multiple of T or the sequence.
 int64_t scanGradChunkLength(int64_t seq, int64_t truncate = 0);
+/// Rows of N doubles each channel of the scan gradient keeps: checkpoints,
+/// one chunk of states, truncated two windows of T states, six working rows.
+int64_t scanGradChannelSlots(int64_t seq, int64_t truncate = 0);
 /// selective_scan_grad / _state_grad: double accumulators for dA, dB, dC,
-/// then each channel's checkpoints, one chunk of states and, truncated, two
-/// windows of T states.
+/// then the channels' slots (interleaved across channels).
 WorkspaceLayout scanGradWorkspace(const cpu::ScanDims &d, int64_t truncate = 0);
 /// matmul, gemm: cuBLAS's workspace.
 WorkspaceLayout gemmWorkspace();

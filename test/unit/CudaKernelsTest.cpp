@@ -142,12 +142,19 @@ TEST(CudaKernels, WorkspaceSizesFollowTheOperands) {
       lse{f, {2, 4, 7}, nullptr};
   EXPECT_EQ(bytes("attention_grad", {q, q, kv, kv, q, lse}, {q, kv, kv}), 2u * 4 * 7 * 8);
   // Scan gradient, B=2 S=10 E=3 N=4: chunks of 4 steps; dA (96 B), dB and dC
-  // (640 B each), then 6 channels x (3 checkpoints + 5 states) x 4 doubles,
-  // each part 256-byte aligned.
+  // (640 B each), then 6 channels x (3 checkpoints + 5 states + 6 working
+  // rows) x 4 doubles, each part 256-byte aligned; truncated to T = 3, the
+  // chunk is 3 steps (4 chunks) and two windows of 3 rows come in.
   const TensorRef x{f, {2, 10, 3}, nullptr}, a{f, {3, 4}, nullptr}, bc{f, {2, 10, 4}, nullptr};
   EXPECT_EQ(cuda::scanGradChunkLength(10), 4);
   EXPECT_EQ(bytes("selective_scan_grad", {x, x, x, a, bc, bc}, {x, x, a, bc, bc}),
-            1792u + 6 * 8 * 4 * 8);
+            1792u + 6 * 14 * 4 * 8);
+  EXPECT_EQ(cuda::scanGradChunkLength(10, 3), 3);
+  EXPECT_EQ(cuda::scanGradChannelSlots(10, 3), 4 + 4 + 6 + 6);
+  // The forward and the state passing keep one state row per channel.
+  const TensorRef state{f, {2, 3, 4}, nullptr};
+  EXPECT_EQ(bytes("selective_scan", {x, x, a, bc, bc}, {x}), 6u * 4 * sizeof(float));
+  EXPECT_EQ(bytes("selective_scan_carry", {x, x, a, bc}, {state, state}), 6u * 4 * sizeof(double));
   // Operands the kernel refuses plan nothing (the kernel reports them).
   EXPECT_EQ(bytes("selective_scan_grad", {x, x}, {x}), 0u);
 }

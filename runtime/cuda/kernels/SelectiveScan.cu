@@ -3,7 +3,10 @@
 // The CPU twins' operands and checks (cpu/OperandChecks.h). One thread per
 // channel (b, e) walks the sequence, with the state in the tensors' type in
 // the forward and in double in the backward, as the CPU does; channels are
-// independent, so B x E threads run at once.
+// independent, so B x E threads run at once. Every per-channel vector (the
+// state, checkpoints, carries) lives in the step's workspace, interleaved
+// across channels (ChannelScratch): any state size N, coalesced accesses,
+// and no per-thread arrays (see ChannelScratch for why that matters).
 //
 // The gradient walks backwards and needs the states in reverse: each
 // channel keeps the state at the start of every chunk of ~sqrt(S) steps
@@ -21,6 +24,7 @@
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 
+#include <algorithm>
 #include <cmath>
 
 namespace longctx {
@@ -29,22 +33,30 @@ namespace {
 
 using cpu::ScanDims;
 
-/// The largest state size N the kernels hold per thread.
-constexpr int64_t kMaxState = 64;
-
-Status checkStateSize(const char *op, const ScanDims &d) {
-  if (d.n > kMaxState)
-    return opError(op, "state size " + std::to_string(d.n) + " is over the CUDA kernels' " +
-                           std::to_string(kMaxState));
-  return Status();
-}
+/// Scratch of many channels, interleaved: element i of slot s of channel ch
+/// lies at ((s * n + i) * channels + ch), so neighbouring threads (channels)
+/// touch neighbouring words. No thread keeps an array of its own: the GPU
+/// reserves local memory for every resident thread at the largest frame any
+/// kernel has (kilobytes per thread would be gigabytes outside the plan).
+template <typename V> struct ChannelRow {
+  V *at;
+  int64_t stride;
+  __host__ __device__ V &operator[](int64_t i) const { return at[i * stride]; }
+};
+template <typename V> struct ChannelScratch {
+  V *base;
+  int64_t channels, n;
+  __host__ __device__ ChannelRow<V> row(int64_t ch, int64_t slot) const {
+    return {base + slot * n * channels + ch, channels};
+  }
+};
 
 template <typename T>
 __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm, const T *c, T *y,
-                            ScanDims d, const T *h0, T *hLast) {
+                            ScanDims d, const T *h0, T *hLast, ChannelScratch<T> states) {
   for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride()) {
     const int64_t b = ch / d.e, e = ch % d.e;
-    T h[kMaxState];
+    const ChannelRow<T> h = states.row(ch, 0);
     for (int64_t i = 0; i < d.n; ++i)
       h[i] = h0 ? h0[ch * d.n + i] : T(0);
     for (int64_t s = 0; s < d.seq; ++s) {
@@ -52,8 +64,9 @@ __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm,
       const T dt = delta[x], du = dt * u[x];
       T acc = 0;
       for (int64_t i = 0; i < d.n; ++i) {
-        h[i] = exp(dt * a[e * d.n + i]) * h[i] + du * bm[step * d.n + i];
-        acc += h[i] * c[step * d.n + i];
+        const T hi = exp(dt * a[e * d.n + i]) * h[i] + du * bm[step * d.n + i];
+        h[i] = hi;
+        acc += hi * c[step * d.n + i];
       }
       y[x] = acc;
     }
@@ -71,7 +84,7 @@ template <typename T> struct ScanGradArgs {
   ScanDims d;
   const T *h0, *dhLast; // with a state, else null
   T *dh0, *y;           // with a state / with the output, else null
-  double *scratch;      // per channel, see backwardChannel
+  ChannelScratch<double> scratch; // scanGradChannelSlots slots per channel
   int64_t chunkLen, truncate;
 };
 
@@ -95,34 +108,37 @@ template <typename T> __global__ void scanBackward(ScanGradArgs<T> p) {
 
 /// The CPU twin's walk (cpu/SelectiveScan.cpp explains the truncated form:
 /// blocks of T steps, each a reverse scan from zero plus what the window W_f
-/// of the next T steps sends back). Scratch per channel (scanGradWorkspace):
-/// `chunks` checkpoints, one chunk's states (chunkLen + 1) and, truncated,
-/// two windows of T states; N doubles each.
+/// of the next T steps sends back). A channel's slots (scanGradChannelSlots):
+/// `chunks` checkpoints, one chunk's states (chunkLen + 1), truncated two
+/// windows of T states, and six working rows.
 template <typename T>
 __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   const T *dy = p.dy, *u = p.u, *delta = p.delta, *a = p.a, *bm = p.bm, *c = p.c;
-  const T *h0 = p.h0, *dhLast = p.dhLast;
   const ScanDims &d = p.d;
   const int64_t chunkLen = p.chunkLen, truncate = p.truncate;
   const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
   const int64_t chunks = (d.seq + chunkLen - 1) / chunkLen;
-  double *ckpt = p.scratch + ch * (chunks + chunkLen + 1 + 2 * truncate) * n;
-  double *hist = ckpt + chunks * n;
+  auto slot = [&](int64_t s) { return p.scratch.row(ch, s); };
+  const int64_t histSlot = chunks; // ckpt: slots [0, chunks)
   // Truncated: W_f (what the T steps after the current block send back)
   // and W_a (the block's own, made when the block is done), swapped.
-  double *window = hist + (chunkLen + 1) * n, *nextWindow = window + truncate * n;
+  int64_t windowSlot = histSlot + chunkLen + 1, nextWindowSlot = windowSlot + truncate;
+  const int64_t work = nextWindowSlot + truncate;
+  const ChannelRow<double> h = slot(work), carry = slot(work + 1), gA = slot(work + 2),
+                           reach = slot(work + 3), acc = slot(work + 4), prod = slot(work + 5);
   auto windowAt = [&](int64_t k) { return ((b * truncate + k) * d.e + e) * n; };
-  double h[kMaxState], carry[kMaxState], gA[kMaxState], reach[kMaxState];
   for (int64_t i = 0; i < n; ++i) {
-    h[i] = h0 ? double(h0[ch * n + i]) : 0.0;
-    carry[i] = dhLast && !truncate ? double(dhLast[ch * n + i]) : 0.0;
+    h[i] = p.h0 ? double(p.h0[ch * n + i]) : 0.0;
+    carry[i] = p.dhLast && !truncate ? double(p.dhLast[ch * n + i]) : 0.0;
     gA[i] = 0;
     reach[i] = 1;
   }
-  for (int64_t k = 0; k < truncate; ++k)
+  for (int64_t k = 0; k < truncate; ++k) {
+    const ChannelRow<double> w = slot(nextWindowSlot + k);
     for (int64_t i = 0; i < n; ++i)
-      nextWindow[k * n + i] = dhLast ? double(dhLast[windowAt(k) + i]) : 0.0;
-  auto step = [&](int64_t s, const double *in, double *out) {
+      w[i] = p.dhLast ? double(p.dhLast[windowAt(k) + i]) : 0.0;
+  }
+  auto step = [&](int64_t s, const ChannelRow<double> &in, const ChannelRow<double> &out) {
     const int64_t st = b * d.seq + s, x = st * d.e + e;
     const double dt = double(delta[x]), dut = dt * double(u[x]);
     for (int64_t i = 0; i < n; ++i)
@@ -130,7 +146,6 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   };
   // W_a from W_f for the block [s0, s0 + len).
   auto advanceWindow = [&](int64_t s0, int64_t len) {
-    double acc[kMaxState], prod[kMaxState];
     for (int64_t i = 0; i < n; ++i) {
       acc[i] = 0;
       prod[i] = 1;
@@ -138,31 +153,37 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
     for (int64_t k = 0; k < len; ++k) {
       const int64_t st = b * d.seq + s0 + k;
       const double dt = double(delta[st * d.e + e]), dyv = double(dy[st * d.e + e]);
+      const ChannelRow<double> w = slot(windowSlot + k);
       for (int64_t i = 0; i < n; ++i) {
         prod[i] *= exp(dt * double(a[e * n + i]));
         acc[i] += dyv * double(c[st * n + i]) * prod[i];
-        window[k * n + i] = acc[i];
+        w[i] = acc[i];
       }
     }
-    for (int64_t k = len; k < truncate; ++k)
+    for (int64_t k = len; k < truncate; ++k) {
+      const ChannelRow<double> w = slot(windowSlot + k), next = slot(nextWindowSlot + k - len);
       for (int64_t i = 0; i < n; ++i)
-        window[k * n + i] = acc[i] + prod[i] * nextWindow[(k - len) * n + i];
-    double *swap = window;
-    window = nextWindow;
-    nextWindow = swap;
+        w[i] = acc[i] + prod[i] * next[i];
+    }
+    const int64_t swap = windowSlot;
+    windowSlot = nextWindowSlot;
+    nextWindowSlot = swap;
   };
   for (int64_t k = 0; k < chunks; ++k) { // checkpoints: the state before each chunk
+    const ChannelRow<double> ckpt = slot(k);
     for (int64_t i = 0; i < n; ++i)
-      ckpt[k * n + i] = h[i];
-    for (int64_t s = k * chunkLen; s < ((k + 1) * chunkLen < d.seq ? (k + 1) * chunkLen : d.seq); ++s)
+      ckpt[i] = h[i];
+    for (int64_t s = k * chunkLen; s < ((k + 1) * chunkLen < d.seq ? (k + 1) * chunkLen : d.seq);
+         ++s)
       step(s, h, h);
   }
   for (int64_t k = chunks - 1; k >= 0; --k) {
     const int64_t s0 = k * chunkLen, len = chunkLen < d.seq - s0 ? chunkLen : d.seq - s0;
+    const ChannelRow<double> ckpt = slot(k), first = slot(histSlot);
     for (int64_t i = 0; i < n; ++i)
-      hist[i] = ckpt[k * n + i];
+      first[i] = ckpt[i];
     for (int64_t j = 0; j < len; ++j)
-      step(s0 + j, hist + j * n, hist + (j + 1) * n);
+      step(s0 + j, slot(histSlot + j), slot(histSlot + j + 1));
     // Truncated, the chunk walks in blocks of T steps from its start.
     int64_t blockStart = truncate ? (len - 1) / truncate * truncate : 0;
     int64_t blockLen = len - blockStart;
@@ -176,20 +197,21 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
       const double dt = double(delta[x]), uv = double(u[x]), dyv = double(dy[x]);
       // W_f's entry that reaches back exactly here, if any.
       const int64_t reachBack = j - blockStart + truncate - 1 - blockLen;
-      const double *far = truncate && reachBack >= 0 ? nextWindow + reachBack * n : nullptr;
+      const bool far = truncate && reachBack >= 0;
+      const ChannelRow<double> farRow = slot(nextWindowSlot + (far ? reachBack : 0));
+      const ChannelRow<double> hNow = slot(histSlot + j + 1), hPrev = slot(histSlot + j);
       double sumGB = 0, sumAGa = 0, out = 0;
       for (int64_t i = 0; i < n; ++i) {
         const double ai = double(a[e * n + i]), dec = exp(dt * ai);
-        const double hNow = hist[(j + 1) * n + i], hPrev = hist[j * n + i];
         const double local = dyv * double(c[st * n + i]) + carry[i];
-        const double g = far ? local + reach[i] * far[i] : local;
-        const double ga = g * dec * hPrev;
-        accumulate(p.dC + st * n + i, dyv * hNow);
+        const double g = far ? local + reach[i] * farRow[i] : local;
+        const double ga = g * dec * hPrev[i];
+        accumulate(p.dC + st * n + i, dyv * hNow[i]);
         accumulate(p.dB + st * n + i, g * dt * uv);
         sumGB += g * double(bm[st * n + i]);
         sumAGa += ai * ga;
         gA[i] += dt * ga;
-        out += hNow * double(c[st * n + i]);
+        out += hNow[i] * double(c[st * n + i]);
         carry[i] = dec * local;
         reach[i] *= dec;
       }
@@ -213,9 +235,11 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   if (!p.dh0)
     return;
   if (truncate) { // the window at the first step
-    for (int64_t k = 0; k < truncate; ++k)
+    for (int64_t k = 0; k < truncate; ++k) {
+      const ChannelRow<double> w = slot(nextWindowSlot + k);
       for (int64_t i = 0; i < n; ++i)
-        p.dh0[windowAt(k) + i] = T(nextWindow[k * n + i]);
+        p.dh0[windowAt(k) + i] = T(w[i]);
+    }
     return;
   }
   for (int64_t i = 0; i < n; ++i) // after the first step the carry is dL/dh0
@@ -228,7 +252,8 @@ template <typename T> __global__ void narrow(const double *in, T *out, int64_t c
 }
 
 Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs,
-            const std::vector<TensorRef> &outputs, cudaStream_t stream) {
+            const std::vector<TensorRef> &outputs, cudaStream_t stream,
+            const Workspace &workspace) {
   const size_t arity = withState ? 6 : 5;
   if (Status s = checkArity(op, inputs, arity, arity, outputs, withState ? 2 : 1); !s)
     return s;
@@ -242,7 +267,8 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
     if (Status s = cpu::checkState(op, "final state", outputs[1], d, y.dtype); !s)
       return s;
   }
-  if (Status s = checkStateSize(op, d); !s)
+  void *states = nullptr; // each channel's running state
+  if (Status s = carveWorkspace(op, workspace, scanWorkspace(d, y.dtype), &states); !s)
     return s;
   return dispatchFloat(op, y.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -256,7 +282,8 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
     scanForward<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
         inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(), inputs[3].as<T>(),
         inputs[4].as<T>(), y.as<T>(), d, withState ? inputs[5].as<T>() : nullptr,
-        withState ? outputs[1].as<T>() : nullptr);
+        withState ? outputs[1].as<T>() : nullptr,
+        ChannelScratch<T>{static_cast<T *>(states), d.batch * d.e, d.n});
   });
 }
 
@@ -274,8 +301,6 @@ Status planScanGrad(const char *op, bool withState, const std::vector<TensorRef>
     return s;
   if (const int64_t chunk = attrs.getInt("chunk", 0); chunk < 0) // as the CPU says it
     return opError(op, "chunk must be >= 0, got " + std::to_string(chunk));
-  if (Status s = checkStateSize(op, plan.g.dims); !s)
-    return s;
   plan.chunkLen = scanGradChunkLength(plan.g.dims.seq, plan.g.truncate);
   plan.layout = scanGradWorkspace(plan.g.dims, plan.g.truncate);
   return Status();
@@ -298,7 +323,7 @@ ScanGradArgs<T> scanGradArgs(const ScanGradPlan &plan, const std::vector<TensorR
           withState ? inputs[1].as<T>() : nullptr,
           withState ? outputs[5].as<T>() : nullptr,
           g.withOutput ? outputs[g.results].as<T>() : nullptr,
-          parts[3],                  plan.chunkLen,
+          {parts[3], g.dims.batch * g.dims.e, g.dims.n}, plan.chunkLen,
           g.truncate};
 }
 
@@ -333,20 +358,19 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
 
 template <typename T>
 __device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                             T *decay, ScanDims d, int64_t ch);
+                             T *decay, ScanDims d, const ChannelRow<double> &acc, int64_t ch);
 
 template <typename T>
 __global__ void carryKernel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                            T *decay, ScanDims d) {
+                            T *decay, ScanDims d, ChannelScratch<double> accs) {
   for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride())
-    carryChannel(dy, delta, a, c, carry, decay, d, ch);
+    carryChannel(dy, delta, a, c, carry, decay, d, accs.row(ch, 0), ch);
 }
 
 template <typename T>
 __device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                             T *decay, ScanDims d, int64_t ch) {
+                             T *decay, ScanDims d, const ChannelRow<double> &acc, int64_t ch) {
   const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
-  double acc[kMaxState];
   for (int64_t i = 0; i < n; ++i)
     acc[i] = 0;
   double deltaSum = 0;
@@ -377,20 +401,21 @@ __global__ void combineKernel(const T *carries, const T *decays, const T *dfinal
 }
 
 Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &, cudaStream_t stream, Workspace) {
+                 const AttrMap &, cudaStream_t stream, Workspace workspace) {
   const char *op = "selective_scan_carry";
   ScanDims d;
   if (Status s = cpu::resolveScanCarry(op, inputs, outputs, d); !s)
     return s;
   const TensorRef &dy = inputs[0], &a = inputs[2];
-  if (Status s = checkStateSize(op, d); !s)
+  double *accs = nullptr; // each channel's reverse scan
+  if (Status s = carveWorkspace(op, workspace, scanCarryWorkspace(d), &accs); !s)
     return s;
   return dispatchFloat(op, dy.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (d.batch * d.e > 0)
       carryKernel<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
           dy.as<T>(), inputs[1].as<T>(), a.as<T>(), inputs[3].as<T>(), outputs[0].as<T>(),
-          outputs[1].as<T>(), d);
+          outputs[1].as<T>(), d, ChannelScratch<double>{accs, d.batch * d.e, d.n});
   });
 }
 
@@ -413,13 +438,13 @@ Status scanCarryCombine(const std::vector<TensorRef> &inputs,
 }
 
 Status selectiveScan(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                     const AttrMap &, cudaStream_t stream, Workspace) {
-  return scan("selective_scan", false, inputs, outputs, stream);
+                     const AttrMap &, cudaStream_t stream, Workspace workspace) {
+  return scan("selective_scan", false, inputs, outputs, stream, workspace);
 }
 Status selectiveScanState(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs, const AttrMap &,
-                          cudaStream_t stream, Workspace) {
-  return scan("selective_scan_state", true, inputs, outputs, stream);
+                          cudaStream_t stream, Workspace workspace) {
+  return scan("selective_scan_state", true, inputs, outputs, stream, workspace);
 }
 Status selectiveScanGrad(const std::vector<TensorRef> &inputs,
                          const std::vector<TensorRef> &outputs, const AttrMap &attrs,
@@ -442,8 +467,11 @@ Status scanGradOnHost(const char *op, const std::vector<TensorRef> &inputs,
     return s;
   const ScanDims &d = plan.g.dims;
   // The workspace the compiler plans, zeroed as the device run zeroes the
-  // accumulators.
-  std::vector<double> workspace(plan.layout.bytes() / sizeof(double) + 1, 0.0);
+  // accumulators, then a guard the walk must leave alone.
+  const size_t planned = plan.layout.bytes() / sizeof(double) + 1;
+  const size_t guard = size_t(2 * d.batch * d.e * d.n + 64);
+  std::vector<double> workspace(planned + guard, 0.0);
+  std::fill(workspace.begin() + long(planned), workspace.end(), 12345.0);
   double *parts[4];
   for (size_t k = 0; k < 4; ++k)
     parts[k] = workspace.data() + plan.layout.offset(k) / sizeof(double);
@@ -455,6 +483,9 @@ Status scanGradOnHost(const char *op, const std::vector<TensorRef> &inputs,
     if (d.seq > 0)
       for (int64_t ch = 0; ch < d.batch * d.e; ++ch)
         backwardChannel(args, ch);
+    if (std::any_of(workspace.begin() + long(planned), workspace.end(),
+                    [](double v) { return v != 12345.0; }))
+      return opError(op, "the walk wrote past its planned workspace");
     const int64_t counts[3] = {d.e * d.n, d.batch * d.seq * d.n, d.batch * d.seq * d.n};
     for (int k = 0; k < 3; ++k)
       for (int64_t i = 0; i < counts[k]; ++i)
