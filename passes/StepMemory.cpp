@@ -154,6 +154,16 @@ StepMemory planStepMemory(func::FuncOp func) {
       m.buffers.push_back(b);
     }
   }
+  // CUDA: each kernel's scratch, live for its step (as the artifact plans it;
+  // after the values, so value i is buffer i).
+  if (lc::compiledForCuda(func))
+    for (Operation &op : body)
+      if (definesArenaBuffers(&op))
+        if (uint64_t bytes = lc::cudaWorkspaceBytesOf(&op)) {
+          const int64_t p = position[&op];
+          std::optional<lc::Lane> lane = lc::laneOf(&op);
+          m.buffers.push_back({bytes, p, p, -1, lane ? lane->group : -1, lane ? lane->worker : -1});
+        }
   m.arena = planArena(m.buffers, kArenaAlignment);
   return m;
 }

@@ -31,7 +31,8 @@ uint64_t tensorBytes(mlir::Type type);
 bool definesArenaBuffers(mlir::Operation *op);
 
 struct StepMemory {
-  /// Arena buffers: the block arguments, then op results in program order.
+  /// Arena buffers: the block arguments, then op results in program order
+  /// (buffer i holds value i); for CUDA, then the kernels' workspaces.
   std::vector<mlir::Value> values;
   std::vector<BufferLifetime> buffers; // positions are op indices in the block
   ArenaPlan arena;

@@ -30,18 +30,6 @@ namespace {
 /// than stored (ConstantOfShape masks grow with S x S).
 constexpr int64_t kMaxStoredSplatElements = 4096;
 
-std::optional<DType> dtypeOf(Type type) {
-  if (type.isF32()) return DType::F32;
-  if (type.isF64()) return DType::F64;
-  if (type.isF16()) return DType::F16;
-  if (type.isBF16()) return DType::BF16;
-  if (type.isSignlessInteger(64)) return DType::I64;
-  if (type.isSignlessInteger(32)) return DType::I32;
-  if (type.isSignlessInteger(8)) return DType::I8;
-  if (type.isSignlessInteger(1)) return DType::Bool;
-  return std::nullopt;
-}
-
 class ManifestBuilder {
 public:
   ManifestBuilder(const WeightStore &weights, Manifest &manifest, std::vector<uint8_t> &data,
@@ -75,7 +63,7 @@ private:
 FailureOr<int64_t> ManifestBuilder::addTensor(Value value, TensorKind kind, std::string name,
                                               Operation *where, bool bind) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
-  std::optional<DType> dtype = type ? dtypeOf(type.getElementType()) : std::nullopt;
+  std::optional<DType> dtype = type ? lc::runtimeDType(type.getElementType()) : std::nullopt;
   if (!type || !type.hasStaticShape() || !dtype)
     return where->emitOpError("produces ") << value.getType()
                                            << ", which the runtime cannot hold";

@@ -4,6 +4,7 @@
 #include "compiler/import/OnnxImporter.h"
 #include "compiler/onnx/OnnxModel.h"
 #include "compiler/planning/LengthSearch.h"
+#include "dialects/lc/KernelAttributes.h"
 #include "dialects/lc/LcOps.h"
 #include "passes/Passes.h"
 
@@ -316,6 +317,13 @@ void addPipeline(mlir::PassManager &pm, const std::vector<std::string> &frozenNa
   pm.addPass(createLcCheckKernels());
 }
 
+/// For --device cuda, tells the passes to plan the CUDA kernels' scratch
+/// (the module's lc.device attribute).
+void markDevice(mlir::ModuleOp module) {
+  if (device == "cuda")
+    module->setAttr(lc::kDeviceAttr, mlir::StringAttr::get(module.getContext(), "cuda"));
+}
+
 /// Plans the step for `options`' shapes under `config`: its memory report,
 /// or nullopt when it does not compile.
 std::optional<MemoryReport> planWith(const onnx_import::Model &model, const ImportOptions &options,
@@ -327,6 +335,7 @@ std::optional<MemoryReport> planWith(const onnx_import::Model &model, const Impo
   mlir::OwningOpRef<mlir::ModuleOp> module = importOnnxModel(context, model, options, weights, errors);
   if (!module)
     return std::nullopt;
+  markDevice(*module);
   std::vector<std::string> frozenNames(freeze.begin(), freeze.end());
   mlir::PassManager pm(&context);
   addPipeline(pm, frozenNames, budget, config);
@@ -542,6 +551,7 @@ int main(int argc, char **argv) {
       importOnnxModel(context, *model, importOptions, weights, errors);
   if (!module)
     return report("importing " + inputFile);
+  markDevice(*module);
 
   // From here on, diagnostics print as `file:node: severity: message`.
   mlir::ScopedDiagnosticHandler diagnostics(&context, [&](mlir::Diagnostic &diag) {
