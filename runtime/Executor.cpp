@@ -158,4 +158,8 @@ Status CpuExecutor::run() {
   return Status();
 }
 
+uint64_t Executor::plannedBytes() const {
+  return manifest().arenaBytes + uint64_t(artifact().data->bytes()) + manifest().stateBytes;
+}
+
 } // namespace longctx

@@ -34,6 +34,9 @@ public:
   uint64_t arenaBytes() const { return manifest().arenaBytes; }
   /// Every byte this executor holds for the artifact (a GPU measures it).
   virtual uint64_t allocatedBytes() const = 0;
+  /// What the plan says it holds: arena (with any kernel workspaces) +
+  /// weights and constants + optimizer state.
+  uint64_t plannedBytes() const;
 
   /// When on, run() accumulates the wall time of every step (per kernel
   /// name in `profile()`), for `longctx-run --profile`.

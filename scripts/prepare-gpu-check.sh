@@ -25,6 +25,11 @@ for m in llama mamba; do
 done
 $B/longctx-compile "$OUT/e2e/mamba.onnx" --train --optimizer none --device cuda \
   --shape input_ids=1x512 --adjoint-shard 8 --adjoint-parallel 2 -o "$OUT/e2e/mamba-parallel.lcx"
+$B/longctx-compile "$OUT/e2e/mamba.onnx" --train --optimizer none --device cuda \
+  --shape input_ids=1x512 --adjoint-shard 8 --adjoint-truncate 24 -o "$OUT/e2e/mamba-truncated.lcx"
+# Three AdamW steps, eager against a replayed CUDA graph.
+$B/longctx-compile "$OUT/e2e/llama.onnx" --train --optimizer adamw --device cuda \
+  --shape input_ids=1x512 -o "$OUT/e2e/llama-adamw.lcx"
 rm "$OUT"/e2e/*.onnx
 /usr/bin/python3 bench/step --seq 4096,16384,65536 --device cuda --compile-only "$OUT/bench" > /dev/null
 # Training text for bench/step there (that machine may not have Debian's GPL-3): >= 64K + 1 bytes.

@@ -49,7 +49,6 @@ private:
   LogicalResult lowerKernelOp(Operation *op);
   LogicalResult lowerUpdate(Operation *op, StringRef param, ValueRange operands, int numStates);
   int64_t addState(const TensorDesc &like, const std::string &suffix);
-  void addCudaWorkspaces();
   void planArena();
 
   const WeightStore &weights_;
@@ -220,29 +219,6 @@ LogicalResult ManifestBuilder::lowerUpdate(Operation *op, StringRef param, Value
   return success();
 }
 
-void ManifestBuilder::addCudaWorkspaces() {
-  for (StepDesc &step : m_.schedule) {
-    auto refs = [&](const std::vector<int64_t> &ids) {
-      std::vector<TensorRef> r;
-      for (int64_t id : ids)
-        r.push_back({m_.tensors[size_t(id)].dtype, m_.tensors[size_t(id)].shape, nullptr});
-      return r;
-    };
-    const uint64_t bytes =
-        cuda::cudaWorkspaceBytes(step.op, refs(step.inputs), refs(step.outputs), step.attrs);
-    if (bytes == 0)
-      continue;
-    TensorDesc workspace;
-    workspace.name = (step.location.empty() ? step.op : step.location) + "/workspace." +
-                     std::to_string(&step - m_.schedule.data());
-    workspace.dtype = DType::U8;
-    workspace.shape = {int64_t(bytes)};
-    workspace.kind = TensorKind::Workspace;
-    step.workspace = int64_t(m_.tensors.size());
-    m_.tensors.push_back(std::move(workspace));
-  }
-}
-
 void ManifestBuilder::planArena() {
   // Inputs live for the whole run (a run may be repeated without setting
   // them again) and outputs to the end, so the caller can read them.
@@ -324,7 +300,7 @@ LogicalResult ManifestBuilder::build(func::FuncOp func) {
   // The CUDA kernels' scratch is planned with everything else, so the
   // arena is the device's whole working memory.
   if (forCuda_)
-    addCudaWorkspaces();
+    cuda::addCudaWorkspaces(m_);
   planArena();
   return success();
 }

@@ -87,9 +87,21 @@ struct CudaExecutor::State {
   size_t baselineUsed = 0;
   uint64_t peakUsed = 0;
   bool syncEachStep = false; // LONGCTX_CUDA_SYNC=1: find the step that faults
+  // CUDA graph (CudaOptions::graph): eager first run, then one capture.
+  bool graph = false;
+  int64_t eagerRuns = 0;
+  bool capturing = false;
+  cudaGraphExec_t graphExec = nullptr;
+  void *records = nullptr;       // kCheckRecordBytes per data-checking step
+  int64_t recordCount = 0;
+  std::vector<int64_t> recordOf; // per step: its record, or -1
 
   ~State() {
     cudaDeviceSynchronize(); // workers may still run code from the libraries
+    if (graphExec)
+      cudaGraphExecDestroy(graphExec);
+    if (records)
+      cudaFree(records);
     for (cudaStream_t s : workerStreams)
       cudaStreamDestroy(s);
     for (cudaEvent_t e : joins)
@@ -125,9 +137,12 @@ struct CudaExecutor::State {
                                      dim3(kFusedThreads), args.data(), 0, stream),
                     "launch of " + desc.attrs.getString("cuda_kernel"));
     } else {
-      s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream, step.workspace);
+      DeviceWorkspace workspace = step.workspace;
+      if (capturing && recordOf[i] >= 0) // the check is read after the step
+        workspace.record = static_cast<char *>(records) + recordOf[i] * kCheckRecordBytes;
+      s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream, workspace);
     }
-    if (s && syncEachStep)
+    if (s && syncEachStep && !capturing)
       s = cudaCheck(cudaStreamSynchronize(stream), "after the step");
     if (!s)
       return Status::error("step " + std::to_string(i) + " (" + desc.op + " from '" +
@@ -139,13 +154,15 @@ struct CudaExecutor::State {
 CudaExecutor::CudaExecutor() : state_(std::make_unique<State>()) {}
 CudaExecutor::~CudaExecutor() = default;
 
-Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
+Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
+                                                           CudaOptions options) {
   CudaDevices devices = probeCudaDevices();
   if (devices.names.empty())
     return Status::error("no CUDA device: use --device cpu (" + devices.whyNone + ")");
   std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
   State &st = *exec->state_;
   st.artifact = std::move(artifact);
+  st.graph = options.graph;
   const Manifest &m = st.artifact.manifest;
   if (Status s = cudaCheck(cudaSetDevice(0), "cudaSetDevice"); !s)
     return s;
@@ -261,6 +278,16 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact) {
     st.steps.push_back(std::move(bound));
   }
 
+  // Graph mode: a record for each step that checks data on the device.
+  if (st.graph) {
+    for (const StepDesc &step : m.schedule)
+      st.recordOf.push_back(cudaKernelChecksData(step.op) ? st.recordCount++ : -1);
+    if (Status s = allocate(&st.records, uint64_t(st.recordCount) * kCheckRecordBytes,
+                            "check records");
+        !s)
+      return s;
+  }
+
   // Streams: the schedule's (made above), one per worker of the widest group.
   size_t widest = 0;
   for (size_t i = 0; i < m.schedule.size(); ++i) {
@@ -314,6 +341,46 @@ Status CudaExecutor::run() {
   State &st = *state_;
   const Manifest &m = manifest();
   std::fill(st.fresh.begin(), st.fresh.end(), false);
+  Status s = st.graph && st.eagerRuns > 0 && !profiling_ ? runGraph() : enqueueSteps();
+  if (s)
+    s = cudaCheck(cudaStreamSynchronize(st.main),
+                  "the step failed on the device (rerun with LONGCTX_CUDA_SYNC=1 to find the "
+                  "kernel)");
+  if (!s) {
+    cudaDeviceSynchronize(); // a failure may leave workers running
+    return s;
+  }
+  if (!st.graphExec)
+    ++st.eagerRuns;
+  // The data checks of a replayed graph, in step order.
+  if (st.graphExec && st.recordCount > 0) {
+    std::vector<unsigned char> records(uint64_t(st.recordCount) * kCheckRecordBytes);
+    if (Status c = cudaCheck(cudaMemcpy(records.data(), st.records, records.size(),
+                                        cudaMemcpyDeviceToHost),
+                             "reading the step's checks");
+        !c)
+      return c;
+    for (size_t i = 0; i < st.recordOf.size(); ++i) {
+      if (st.recordOf[i] < 0)
+        continue;
+      const StepDesc &desc = m.schedule[i];
+      if (Status c = cudaCheckRecord(desc.op, records.data() + st.recordOf[i] * kCheckRecordBytes,
+                                     st.steps[i].inputs, st.steps[i].outputs, desc.attrs);
+          !c)
+        return Status::error("step " + std::to_string(i) + " (" + desc.op + " from '" +
+                             desc.location + "'): " + c.message());
+    }
+  }
+  size_t freeBytes = 0, totalBytes = 0;
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess &&
+      totalBytes - freeBytes > st.baselineUsed) // others may have freed memory since
+    st.peakUsed = std::max<uint64_t>(st.peakUsed, totalBytes - freeBytes - st.baselineUsed);
+  return Status();
+}
+
+Status CudaExecutor::enqueueSteps() {
+  State &st = *state_;
+  const Manifest &m = manifest();
   auto timed = [&](size_t i, cudaStream_t stream) -> Status {
     if (!profiling_)
       return st.launch(i, stream);
@@ -326,46 +393,66 @@ Status CudaExecutor::run() {
     ++launches;
     return s;
   };
-  // A failure may leave workers running: wait for them before returning.
-  auto fail = [&](Status s) {
-    cudaDeviceSynchronize();
-    return s;
-  };
   auto group = st.groups.begin();
   for (size_t i = 0; i < st.steps.size();) {
     if (group != st.groups.end() && group->begin == i) {
       // Workers fork from the schedule's stream and join back into it.
       if (Status s = cudaCheck(cudaEventRecord(st.fork, st.main), "fork"); !s)
-        return fail(s);
+        return s;
       for (size_t w = 0; w < group->workers.size(); ++w) {
         cudaStream_t stream = st.workerStreams[w];
         if (Status s = cudaCheck(cudaStreamWaitEvent(stream, st.fork, 0), "fork"); !s)
-          return fail(s);
+          return s;
         for (size_t step : group->workers[w])
           if (Status s = timed(step, stream); !s)
-            return fail(s);
+            return s;
         if (Status s = cudaCheck(cudaEventRecord(st.joins[w], stream), "join"); !s)
-          return fail(s);
+          return s;
         if (Status s = cudaCheck(cudaStreamWaitEvent(st.main, st.joins[w], 0), "join"); !s)
-          return fail(s);
+          return s;
       }
       i = group->end;
       ++group;
       continue;
     }
     if (Status s = timed(i++, st.main); !s)
-      return fail(s);
+      return s;
   }
-  if (Status s = cudaCheck(cudaStreamSynchronize(st.main),
-                           "the step failed on the device (rerun with LONGCTX_CUDA_SYNC=1 to "
-                           "find the kernel)");
-      !s)
-    return s;
-  size_t freeBytes = 0, totalBytes = 0;
-  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess &&
-      totalBytes - freeBytes > st.baselineUsed) // others may have freed memory since
-    st.peakUsed = std::max<uint64_t>(st.peakUsed, totalBytes - freeBytes - st.baselineUsed);
   return Status();
+}
+
+Status CudaExecutor::runGraph() {
+  State &st = *state_;
+  if (!st.graphExec) {
+    // Capture once: the kernels' host code runs now, their launches (and
+    // the workers' fork/join) become the graph's nodes.
+    if (Status s = cudaCheck(cudaStreamBeginCapture(st.main, cudaStreamCaptureModeThreadLocal),
+                             "starting the step's CUDA graph capture");
+        !s)
+      return s;
+    st.capturing = true;
+    Status s = st.recordCount > 0
+                   ? cudaCheck(cudaMemsetAsync(st.records, 0,
+                                               uint64_t(st.recordCount) * kCheckRecordBytes,
+                                               st.main),
+                               "clearing the step's checks")
+                   : Status();
+    if (s)
+      s = enqueueSteps();
+    st.capturing = false;
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(st.main, &graph);
+    if (s)
+      s = cudaCheck(ended, "capturing the step as a CUDA graph");
+    if (s)
+      s = cudaCheck(cudaGraphInstantiate(&st.graphExec, graph, 0),
+                    "instantiating the step's CUDA graph");
+    if (graph)
+      cudaGraphDestroy(graph);
+    if (!s)
+      return s;
+  }
+  return cudaCheck(cudaGraphLaunch(st.graphExec, st.main), "launching the step's CUDA graph");
 }
 
 Result<TensorRef> CudaExecutor::read(int64_t id) {
@@ -411,9 +498,5 @@ uint64_t CudaExecutor::allocatedBytes() const {
 
 uint64_t CudaExecutor::measuredBytes() const { return state_->peakUsed; }
 
-uint64_t CudaExecutor::plannedBytes() const {
-  const Manifest &m = manifest();
-  return m.arenaBytes + uint64_t(state_->artifact.data->bytes()) + m.stateBytes;
-}
 
 } // namespace longctx

@@ -23,12 +23,22 @@ namespace longctx {
 /// architecture at most `arch` (0: any architecture). No device needed.
 std::vector<std::string> missingCudaKernels(const Manifest &manifest, int arch = 0);
 
+struct CudaOptions {
+  /// Capture the step as a CUDA graph on its second run (the first runs
+  /// eagerly: it makes cuBLAS's handles and loads the kernels) and replay
+  /// it from then on: one launch per step instead of one per kernel. Data
+  /// checks (indices, labels) are then read after the step. Runs with
+  /// profiling stay eager.
+  bool graph = false;
+};
+
 class CudaExecutor : public Executor {
 public:
   /// Fails without a device ("no CUDA device: use --device cpu"), when the
   /// artifact needs kernels this runtime has no CUDA code for (all listed),
   /// or when device memory runs out.
-  static Result<std::unique_ptr<CudaExecutor>> create(Artifact artifact);
+  static Result<std::unique_ptr<CudaExecutor>> create(Artifact artifact,
+                                                      CudaOptions options = {});
   ~CudaExecutor() override;
 
   const Artifact &artifact() const override;
@@ -42,14 +52,15 @@ public:
   uint64_t allocatedBytes() const override;
   /// The driver's count alone (0 before the first run).
   uint64_t measuredBytes() const;
-  /// What the plan says the device holds: arena (with every step's
-  /// workspace) + weights + state.
-  uint64_t plannedBytes() const;
   /// "NVIDIA H200 (sm_90)".
   const std::string &deviceName() const;
 
 private:
   CudaExecutor();
+  /// Every step's launches on the schedule's and the workers' streams.
+  Status enqueueSteps();
+  /// The captured step (captured on first call), launched once.
+  Status runGraph();
   struct State;
   std::unique_ptr<State> state_;
 };

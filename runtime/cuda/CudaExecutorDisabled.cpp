@@ -20,7 +20,7 @@ struct CudaExecutor::State {};
 CudaExecutor::CudaExecutor() = default;
 CudaExecutor::~CudaExecutor() = default;
 
-Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact) {
+Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact, CudaOptions) {
   return Status::error("this longctx was built without CUDA: use --device cpu");
 }
 
@@ -31,7 +31,6 @@ Status CudaExecutor::run() { return Status(); }
 Result<TensorRef> CudaExecutor::read(int64_t) { return Status::error("no CUDA"); }
 Status CudaExecutor::write(int64_t, const void *) { return Status(); }
 uint64_t CudaExecutor::allocatedBytes() const { return 0; }
-uint64_t CudaExecutor::plannedBytes() const { return 0; }
 uint64_t CudaExecutor::measuredBytes() const { return 0; }
 const std::string &CudaExecutor::deviceName() const { std::abort(); }
 

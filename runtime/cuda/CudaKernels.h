@@ -25,7 +25,25 @@ namespace longctx {
 struct DeviceWorkspace {
   void *data = nullptr;
   uint64_t bytes = 0;
+  /// Where a kernel that checks data on the device (an index or label out
+  /// of range) leaves what it found when the step cannot wait for it (a
+  /// captured CUDA graph): kCheckRecordBytes, read after the step with
+  /// cudaCheckRecord. Null: the kernel waits for its check and fails itself.
+  void *record = nullptr;
 };
+
+constexpr uint64_t kCheckRecordBytes = 16;
+
+/// Whether `op`'s CUDA kernel checks data on the device (it then takes a
+/// record when the step is captured).
+bool cudaKernelChecksData(std::string_view op);
+
+/// The outcome of `op`'s deferred data check, from its record copied to the
+/// host: the error the kernel would have returned, or OK. `inputs` are the
+/// step's device tensors (a message may read one back).
+Status cudaCheckRecord(std::string_view op, const void *hostRecord,
+                       const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, const AttrMap &attrs);
 
 /// Runs `op` on `stream` (a cudaStream_t; null: the default stream) with
 /// `workspace` for its scratch (kernels that need one refuse a smaller one).

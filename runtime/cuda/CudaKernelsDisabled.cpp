@@ -12,6 +12,11 @@ Status runCudaKernel(std::string_view, const std::vector<TensorRef> &,
   return noCuda();
 }
 std::vector<std::string> cudaKernelNames() { return {}; }
+bool cudaKernelChecksData(std::string_view) { return false; }
+Status cudaCheckRecord(std::string_view, const void *, const std::vector<TensorRef> &,
+                       const std::vector<TensorRef> &, const AttrMap &) {
+  return noCuda();
+}
 
 DeviceBuffer::~DeviceBuffer() = default;
 Status DeviceBuffer::allocate(size_t) { return noCuda(); }

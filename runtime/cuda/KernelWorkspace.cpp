@@ -128,5 +128,29 @@ uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &g
   return 0;
 }
 
+void addCudaWorkspaces(Manifest &m) {
+  for (size_t i = 0; i < m.schedule.size(); ++i) {
+    StepDesc &step = m.schedule[i];
+    auto refs = [&](const std::vector<int64_t> &ids) {
+      std::vector<TensorRef> r;
+      for (int64_t id : ids)
+        r.push_back({m.tensors[size_t(id)].dtype, m.tensors[size_t(id)].shape, nullptr});
+      return r;
+    };
+    const uint64_t bytes =
+        cudaWorkspaceBytes(step.op, refs(step.inputs), refs(step.outputs), step.attrs);
+    if (bytes == 0)
+      continue;
+    TensorDesc workspace;
+    workspace.name = (step.location.empty() ? step.op : step.location) + "/workspace." +
+                     std::to_string(i);
+    workspace.dtype = DType::U8;
+    workspace.shape = {int64_t(bytes)};
+    workspace.kind = TensorKind::Workspace;
+    step.workspace = int64_t(m.tensors.size());
+    m.tensors.push_back(std::move(workspace));
+  }
+}
+
 } // namespace cuda
 } // namespace longctx

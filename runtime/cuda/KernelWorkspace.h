@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "runtime/Artifact.h"
 #include "runtime/AttrMap.h"
 #include "runtime/Tensor.h"
 #include "runtime/cpu/OperandChecks.h"
@@ -83,6 +84,11 @@ WorkspaceLayout gemmWorkspace();
 /// operands the kernel will refuse anyway.
 uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &inputs,
                             const std::vector<TensorRef> &outputs, const AttrMap &attrs);
+
+/// Gives every step of `manifest` whose CUDA kernel needs scratch a
+/// Workspace tensor of that size (named "<location>/workspace.<step>"); the
+/// caller then plans the arena (the compiler) or places them (tests).
+void addCudaWorkspaces(Manifest &manifest);
 
 } // namespace cuda
 } // namespace longctx

@@ -140,8 +140,9 @@ Result<TrainingSummary> runTraining(Executor &exec, const TrainingOptions &optio
       char line[256];
       std::snprintf(line, sizeof line,
                     "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"tokens_per_s\": %.1f, "
-                    "\"peak_bytes\": %llu, \"step_seconds\": %.6f}\n",
-                    (long long)(t + 1), loss, lr, tokensPerSecond, (unsigned long long)peak, seconds);
+                    "\"peak_bytes\": %llu, \"planned_bytes\": %llu, \"step_seconds\": %.6f}\n",
+                    (long long)(t + 1), loss, lr, tokensPerSecond, (unsigned long long)peak,
+                    (unsigned long long)exec.plannedBytes(), seconds);
       log << line;
     }
     if (options.progressBar) {

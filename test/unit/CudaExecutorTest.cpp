@@ -9,6 +9,7 @@
 #include "runtime/Executor.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/cuda/CudaExecutor.h"
+#include "runtime/cuda/KernelWorkspace.h"
 
 #include <gtest/gtest.h>
 
@@ -18,6 +19,19 @@
 using namespace longctx;
 
 namespace {
+
+/// Places the CUDA workspaces of `m`'s steps after its arena (never live
+/// together here: one step at a time outside the parallel group).
+void addWorkspaces(Manifest &m) {
+  const size_t before = m.tensors.size();
+  cuda::addCudaWorkspaces(m);
+  uint64_t largest = 0;
+  for (size_t i = before; i < m.tensors.size(); ++i) {
+    m.tensors[i].offset = m.arenaBytes;
+    largest = std::max(largest, m.tensors[i].bytes());
+  }
+  m.arenaBytes += largest;
+}
 
 /// x[4,3] -> h = x w (matmul, w [3,5]) -> g = gemm(h, v[5,2], c[2]) ->
 /// workers: a = relu(g) (worker 0), b = neg(g) (worker 1) -> y = a + b.
@@ -47,6 +61,7 @@ Artifact smallArtifact() {
   m.schedule.push_back({"relu", {g}, {ra}, {}, "relu", 0, 0});
   m.schedule.push_back({"neg", {g}, {rb}, {}, "neg", 0, 1});
   m.schedule.push_back({"add", {ra, rb}, {y}, {}, "add"});
+  addWorkspaces(m); // cuBLAS's for the matmul and the gemm
   a.data = std::make_shared<Tensor>(DType::U8, Shape{192});
   float *data = static_cast<float *>(a.data->data());
   for (int i = 0; i < 15; ++i)
@@ -109,6 +124,77 @@ TEST(CudaExecutor, MatchesTheCpuExecutor) {
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(got[i], want[i], 1e-5 * std::max(1.0f, std::fabs(want[i]))) << i;
   EXPECT_GE((*gpu)->allocatedBytes(), (*gpu)->plannedBytes());
+}
+
+TEST(CudaExecutor, AReplayedGraphMatchesTheCpuExecutor) {
+  CudaDevices devices = probeCudaDevices();
+  if (devices.names.empty())
+    GTEST_SKIP() << "no CUDA device: " << devices.whyNone;
+  Result<CpuExecutor> cpu = CpuExecutor::create(smallArtifact());
+  ASSERT_TRUE(cpu.ok()) << cpu.status().message();
+  CudaOptions options;
+  options.graph = true;
+  Result<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::create(smallArtifact(), options);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+  std::vector<float> want = runOn(*cpu);
+  for (int run = 0; run < 3; ++run) { // eager, captured, replayed
+    std::vector<float> got = runOn(**gpu);
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_NEAR(got[i], want[i], 1e-5 * std::max(1.0f, std::fabs(want[i])))
+          << "run " << run << " element " << i;
+  }
+}
+
+/// ids[2] (input) -> y = gather(table[4,3], ids).
+Artifact gatherArtifact() {
+  Artifact a;
+  Manifest &m = a.manifest;
+  m.producer = "test";
+  m.mode = "inference";
+  m.tensors.push_back({"ids", DType::I64, {2}, TensorKind::Input, 0});
+  m.tensors.push_back({"table", DType::F32, {4, 3}, TensorKind::Weight, 0});
+  m.tensors.push_back({"y", DType::F32, {2, 3}, TensorKind::Output, 256});
+  m.arenaBytes = 512;
+  m.inputs = {0};
+  m.outputs = {2};
+  StepDesc gather{"gather", {1, 0}, {2}, {}, "embed"};
+  gather.attrs.set("axis", int64_t(0));
+  m.schedule.push_back(gather);
+  addWorkspaces(m);
+  a.data = std::make_shared<Tensor>(DType::U8, Shape{64});
+  for (int i = 0; i < 12; ++i)
+    static_cast<float *>(a.data->data())[i] = float(i);
+  return a;
+}
+
+// A replayed graph cannot wait for the gather's index check inside the
+// step: the check is read after it and fails the run the same way.
+TEST(CudaExecutor, AReplayedGraphReportsABadIndexAfterTheStep) {
+  CudaDevices devices = probeCudaDevices();
+  if (devices.names.empty())
+    GTEST_SKIP() << "no CUDA device: " << devices.whyNone;
+  CudaOptions options;
+  options.graph = true;
+  Result<std::unique_ptr<CudaExecutor>> gpu = CudaExecutor::create(gatherArtifact(), options);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+  int64_t good[2] = {3, 1}, bad[2] = {2, 9};
+  for (int run = 0; run < 2; ++run) { // eager, then captured
+    ASSERT_TRUE((*gpu)->setInput("ids", {DType::I64, {2}, good}).ok());
+    Status s = (*gpu)->run();
+    ASSERT_TRUE(s.ok()) << s.message();
+    Result<TensorRef> y = (*gpu)->read(2);
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(y->as<float>()[0], 9.0f); // table[3][0]
+  }
+  ASSERT_TRUE((*gpu)->setInput("ids", {DType::I64, {2}, bad}).ok());
+  Status s = (*gpu)->run();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("step 0 (gather from 'embed'): gather: index 9 out of range for a "
+                             "dim of size 4"),
+            std::string::npos)
+      << s.message();
+  ASSERT_TRUE((*gpu)->setInput("ids", {DType::I64, {2}, good}).ok());
+  EXPECT_TRUE((*gpu)->run().ok()); // the record is cleared each step
 }
 
 TEST(CudaExecutor, ListsEveryMissingKernel) {

@@ -46,7 +46,8 @@ Training (artifacts compiled with --train):
   --lr X                                      override the compiled learning rate
                                               (0 leaves the weights untouched)
   --log-json FILE                             one JSON object per step: step, loss, lr,
-                                              tokens_per_s, peak_bytes, step_seconds
+                                              tokens_per_s, peak_bytes (measured on a GPU),
+                                              planned_bytes, step_seconds
   --save FILE.safetensors                     write parameters and optimizer state (names:
                                               ONNX initializer names) at the end
   --save-every K                              ... and every K steps
@@ -64,6 +65,9 @@ Execution:
   --threads N                                 CPU threads (default: all cores)
   --repeat N                                  run N times and report the mean time
   --profile                                   print the time spent per kernel
+  --cuda-graph                                with --device cuda: capture the step as a CUDA
+                                              graph after its first run and replay it (one
+                                              launch per step; checks reported after it)
 
 General:
   --help, --version
@@ -96,6 +100,7 @@ struct Options {
   std::optional<double> lr;
   std::string logJson;
   bool profile = false;
+  bool cudaGraph = false;
   std::string save, resume, exportOnnx;
   int saveEvery = 0;
 };
@@ -180,6 +185,8 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
         return "--save-every needs a positive integer";
     } else if (arg == "--profile") {
       o.profile = true;
+    } else if (arg == "--cuda-graph") {
+      o.cudaGraph = true;
     } else if (arg == "--data") {
       auto v = next();
       if (!v)
@@ -233,6 +240,8 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
       return "unexpected argument '" + arg + "'";
     }
   }
+  if (o.cudaGraph && o.device != "cuda")
+    return "--cuda-graph needs --device cuda";
   return std::nullopt;
 }
 
@@ -288,7 +297,10 @@ int main(int argc, char **argv) {
   std::unique_ptr<Executor> executor;
   CudaExecutor *gpu = nullptr;
   if (options.device == "cuda") {
-    Result<std::unique_ptr<CudaExecutor>> created = CudaExecutor::create(std::move(*artifact));
+    CudaOptions cudaOptions;
+    cudaOptions.graph = options.cudaGraph;
+    Result<std::unique_ptr<CudaExecutor>> created =
+        CudaExecutor::create(std::move(*artifact), cudaOptions);
     if (!created)
       return fail(options.artifact + ": " + created.status().message());
     gpu = created->get();

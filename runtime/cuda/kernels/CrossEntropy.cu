@@ -12,6 +12,8 @@
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 
+#include <cstring>
+
 namespace longctx {
 namespace cuda {
 namespace {
@@ -105,30 +107,12 @@ __global__ void finishLoss(const Scratch *scratch, T *loss, bool sum) {
                 : scratch->count ? scratch->total / double(scratch->count) : 0.0);
 }
 
-__global__ void resetScratch(Scratch *scratch) { *scratch = Scratch{0.0, 0, kNoBadLabel}; }
-
-/// Runs `launch(scratch)` with zeroed scratch (in `workspace`) and fails
-/// naming the lowest position with a bad label and its label (read back
-/// from `targets`).
-template <typename Launch>
-Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cudaStream_t stream,
-                   const Workspace &workspace, Launch &&launch) {
-  static_assert(sizeof(Scratch) <= 24, "KernelWorkspace.cpp plans 24 bytes");
-  Scratch *scratch = nullptr;
-  if (Status s = carveWorkspace(op, workspace, crossEntropyWorkspace(), &scratch); !s)
-    return s;
-  resetScratch<<<1, 1, 0, stream>>>(scratch);
-  Status s = launchStatus(op);
-  if (s)
-    s = launch(scratch);
-  unsigned long long bad = kNoBadLabel;
-  if (s && cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream) !=
-               cudaSuccess)
-    s = launchStatus(op);
-  if (cudaStreamSynchronize(stream) != cudaSuccess && s)
-    s = launchStatus(op);
-  if (!s || bad == kNoBadLabel)
-    return s;
+/// The error for a label out of range at position `bad` of `targets`
+/// (device memory: the label is read back), or OK for kNoBadLabel.
+Status badLabelError(const char *op, const TensorRef &targets, unsigned long long bad,
+                     int64_t vocab) {
+  if (bad == kNoBadLabel)
+    return Status();
   int64_t label = 0;
   const size_t width = dtypeSize(targets.dtype);
   int32_t narrow = 0;
@@ -140,6 +124,38 @@ Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cuda
     label = narrow;
   return opError(op, "target " + std::to_string(label) + " at position " + std::to_string(bad) +
                          " out of range for " + std::to_string(vocab) + " classes");
+}
+
+__global__ void resetScratch(Scratch *scratch) { *scratch = Scratch{0.0, 0, kNoBadLabel}; }
+
+/// Runs `launch(scratch)` with zeroed scratch (in `workspace`), then fails
+/// naming the lowest position with a bad label and its label (the host
+/// waits for the stream), or, given a record, leaves that position there
+/// for after the step.
+template <typename Launch>
+Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cudaStream_t stream,
+                   const Workspace &workspace, Launch &&launch) {
+  static_assert(sizeof(Scratch) <= 24, "KernelWorkspace.cpp plans 24 bytes");
+  static_assert(sizeof(unsigned long long) <= kCheckRecordBytes, "a record holds the position");
+  Scratch *scratch = nullptr;
+  if (Status s = carveWorkspace(op, workspace, crossEntropyWorkspace(), &scratch); !s)
+    return s;
+  resetScratch<<<1, 1, 0, stream>>>(scratch);
+  Status s = launchStatus(op);
+  if (s)
+    s = launch(scratch);
+  if (workspace.record)
+    return s && cudaMemcpyAsync(workspace.record, &scratch->bad, sizeof scratch->bad,
+                                cudaMemcpyDeviceToDevice, stream) != cudaSuccess
+               ? launchStatus(op)
+               : s;
+  unsigned long long bad = kNoBadLabel;
+  if (s && cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream) !=
+               cudaSuccess)
+    s = launchStatus(op);
+  if (cudaStreamSynchronize(stream) != cudaSuccess && s)
+    s = launchStatus(op);
+  return s ? badLabelError(op, targets, bad, vocab) : s;
 }
 
 unsigned rowBlocks(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
@@ -238,12 +254,26 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
   });
 }
 
+/// The deferred check: the position recorded, against the step's shapes.
+Status labelRecord(const char *op, const void *record, const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &, const AttrMap &attrs) {
+  AttrMap shapeAttrs = attrs;
+  if (std::strcmp(op, "cross_entropy_and_grad") == 0) // it takes no shift
+    shapeAttrs.set("shift", int64_t(0));
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyShape(op, inputs[0], inputs[1], shapeAttrs, shape); !s)
+    return s;
+  unsigned long long bad;
+  std::memcpy(&bad, record, sizeof bad);
+  return badLabelError(op, inputs[1], bad, shape.vocab);
+}
+
 } // namespace
 
 void addCrossEntropyKernels(CudaKernelTable &table) {
-  table.insert(table.end(), {{"cross_entropy", crossEntropy},
-                             {"cross_entropy_grad", crossEntropyGrad},
-                             {"cross_entropy_and_grad", crossEntropyAndGrad}});
+  table.insert(table.end(), {{"cross_entropy", crossEntropy, labelRecord},
+                             {"cross_entropy_grad", crossEntropyGrad, labelRecord},
+                             {"cross_entropy_and_grad", crossEntropyAndGrad, labelRecord}});
 }
 
 } // namespace cuda

@@ -20,9 +20,14 @@ using Workspace = DeviceWorkspace;
 using CudaKernelFn = Status (*)(const std::vector<TensorRef> &inputs,
                                 const std::vector<TensorRef> &outputs, const AttrMap &attrs,
                                 cudaStream_t stream, Workspace workspace);
+/// A data-checking kernel's record, read after the step (DeviceWorkspace).
+using CheckRecordFn = Status (*)(const char *op, const void *record,
+                                 const std::vector<TensorRef> &inputs,
+                                 const std::vector<TensorRef> &outputs, const AttrMap &attrs);
 struct CudaKernelEntry {
   const char *name;
   CudaKernelFn fn;
+  CheckRecordFn checkRecord = nullptr;
 };
 using CudaKernelTable = std::vector<CudaKernelEntry>;
 

@@ -14,6 +14,8 @@
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 
+#include <cstring>
+
 namespace longctx {
 namespace cuda {
 namespace {
@@ -65,26 +67,37 @@ __global__ void scatterAddKernel(const T *grad, const I *indices, T *out, Gather
   }
 }
 
-/// Launches `launch(bad)` with the flag in `workspace` and fails naming a
-/// bad index, if any (the host waits for the stream to read the flag).
+Status badIndexError(const char *op, const BadIndex &seen, int64_t axisLen) {
+  if (!seen.seen)
+    return Status();
+  return opError(op, "index " + std::to_string(seen.value) + " out of range for a dim of size " +
+                         std::to_string(axisLen));
+}
+
+/// Launches `launch(bad)` with the flag in `workspace`, then fails naming a
+/// bad index, if any (the host waits for the stream to read the flag), or,
+/// given a record, leaves the flag there for after the step.
 template <typename Launch>
 Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream,
                       const Workspace &workspace, Launch &&launch) {
   static_assert(sizeof(BadIndex) <= 16, "KernelWorkspace.cpp plans 16 bytes");
+  static_assert(sizeof(BadIndex) <= kCheckRecordBytes, "a record holds the flag");
   BadIndex *bad = nullptr;
   if (Status s = carveWorkspace(op, workspace, gatherWorkspace(), &bad); !s)
     return s;
-  BadIndex seen{0, 0};
   Status s = cudaMemsetAsync(bad, 0, sizeof *bad, stream) == cudaSuccess ? launch(bad)
                                                                          : launchStatus(op);
+  if (workspace.record)
+    return s && cudaMemcpyAsync(workspace.record, bad, sizeof *bad, cudaMemcpyDeviceToDevice,
+                                stream) != cudaSuccess
+               ? launchStatus(op)
+               : s;
+  BadIndex seen{0, 0};
   if (s && cudaMemcpyAsync(&seen, bad, sizeof seen, cudaMemcpyDeviceToHost, stream) != cudaSuccess)
     s = launchStatus(op);
   if (cudaStreamSynchronize(stream) != cudaSuccess && s)
     s = launchStatus(op);
-  if (s && seen.seen)
-    return opError(op, "index " + std::to_string(seen.value) + " out of range for a dim of size " +
-                           std::to_string(axisLen));
-  return s;
+  return s ? badIndexError(op, seen, axisLen) : s;
 }
 
 /// Runs fn(I{}) for the indices' integer type (i64 or i32: checked before).
@@ -158,10 +171,27 @@ Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<Tensor
   });
 }
 
+/// The deferred checks: the dim the indices address is data's for gather
+/// and the output's for scatter_add.
+template <bool Scatter>
+Status indexRecord(const char *op, const void *record, const std::vector<TensorRef> &inputs,
+                   const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  GatherView view;
+  if (Status s = cpu::resolveGatherShape(op, Scatter ? outputs[0].shape : inputs[0].shape,
+                                         inputs[1], Scatter ? inputs[0].shape : outputs[0].shape,
+                                         Scatter ? "grad" : "output", attrs, view);
+      !s)
+    return s;
+  BadIndex seen;
+  std::memcpy(&seen, record, sizeof seen);
+  return badIndexError(op, seen, view.axisLen);
+}
+
 } // namespace
 
 void addGatherKernels(CudaKernelTable &table) {
-  table.insert(table.end(), {{"gather", gather}, {"scatter_add", scatterAdd}});
+  table.insert(table.end(), {{"gather", gather, indexRecord<false>},
+                             {"scatter_add", scatterAdd, indexRecord<true>}});
 }
 
 } // namespace cuda

@@ -50,6 +50,20 @@ Status runCudaKernel(std::string_view op, const std::vector<TensorRef> &inputs,
   return Status::error("no CUDA kernel for '" + std::string(op) + "'");
 }
 
+bool cudaKernelChecksData(std::string_view op) {
+  const cuda::CudaKernelEntry *e = cuda::findCudaKernel(op);
+  return e && e->checkRecord;
+}
+
+Status cudaCheckRecord(std::string_view op, const void *hostRecord,
+                       const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
+  const cuda::CudaKernelEntry *e = cuda::findCudaKernel(op);
+  if (!e || !e->checkRecord)
+    return Status::error("'" + std::string(op) + "' keeps no check record");
+  return e->checkRecord(e->name, hostRecord, inputs, outputs, attrs);
+}
+
 std::vector<std::string> cudaKernelNames() {
   std::vector<std::string> names;
   for (const cuda::CudaKernelEntry &e : table())
