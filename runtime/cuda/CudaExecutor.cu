@@ -86,6 +86,7 @@ struct CudaExecutor::State {
   std::vector<bool> fresh;                      // mirror matches the device
   size_t baselineUsed = 0;
   uint64_t peakUsed = 0;
+  uint64_t buffersUsed = 0; // the planned buffers, by the driver's count
   bool syncEachStep = false; // LONGCTX_CUDA_SYNC=1: find the step that faults
   // CUDA graph (CudaOptions::graph): eager first run, then one capture.
   bool graph = false;
@@ -222,6 +223,9 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
     return s;
   if (Status s = cudaCheck(cudaStreamSynchronize(st.main), "uploading the weights"); !s)
     return s;
+  if (cudaMemGetInfo(&freeBytes, &totalBytes) == cudaSuccess &&
+      totalBytes - freeBytes > st.baselineUsed)
+    st.buffersUsed = totalBytes - freeBytes - st.baselineUsed;
   for (const TensorDesc &t : m.tensors) {
     void *base = t.kind == TensorKind::Weight || t.kind == TensorKind::Constant ? st.data
                  : t.kind == TensorKind::State                                  ? st.optimizerState
@@ -497,6 +501,10 @@ uint64_t CudaExecutor::allocatedBytes() const {
 }
 
 uint64_t CudaExecutor::measuredBytes() const { return state_->peakUsed; }
+
+uint64_t CudaExecutor::runtimeOverheadBytes() const {
+  return state_->peakUsed > state_->buffersUsed ? state_->peakUsed - state_->buffersUsed : 0;
+}
 
 
 } // namespace longctx

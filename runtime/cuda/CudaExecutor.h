@@ -52,6 +52,9 @@ public:
   uint64_t allocatedBytes() const override;
   /// The driver's count alone (0 before the first run).
   uint64_t measuredBytes() const;
+  /// The part of it beyond the planned buffers as the driver counted them
+  /// at load: what CUDA's libraries and kernel code took during the runs.
+  uint64_t runtimeOverheadBytes() const;
   /// "NVIDIA H200 (sm_90)".
   const std::string &deviceName() const;
 

@@ -32,6 +32,7 @@ Result<TensorRef> CudaExecutor::read(int64_t) { return Status::error("no CUDA");
 Status CudaExecutor::write(int64_t, const void *) { return Status(); }
 uint64_t CudaExecutor::allocatedBytes() const { return 0; }
 uint64_t CudaExecutor::measuredBytes() const { return 0; }
+uint64_t CudaExecutor::runtimeOverheadBytes() const { return 0; }
 const std::string &CudaExecutor::deviceName() const { std::abort(); }
 
 } // namespace longctx

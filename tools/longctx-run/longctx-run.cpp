@@ -247,13 +247,16 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
 
 } // namespace
 
-/// The device memory the driver counts against the plan's.
+/// The device memory the driver counts against the plan's, and what of it
+/// CUDA's libraries and kernel code took.
 static void printDeviceMemory(const CudaExecutor &gpu) {
   const double measured = double(gpu.measuredBytes()), planned = double(gpu.plannedBytes());
   std::fprintf(stderr,
-               "longctx-run: %s: device memory %.2f MiB measured, %.2f MiB planned (%+.1f%%)\n",
+               "longctx-run: %s: device memory %.2f MiB measured, %.2f MiB planned (%+.1f%%; "
+               "%.2f MiB of it CUDA libraries and kernel code)\n",
                gpu.deviceName().c_str(), measured / (1 << 20), planned / (1 << 20),
-               planned > 0 ? 100 * (measured - planned) / planned : 0.0);
+               planned > 0 ? 100 * (measured - planned) / planned : 0.0,
+               double(gpu.runtimeOverheadBytes()) / (1 << 20));
 }
 
 int main(int argc, char **argv) {
