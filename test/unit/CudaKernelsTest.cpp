@@ -385,21 +385,23 @@ TEST(CudaKernels, ScanGradientWalkMatchesCpuOnTheHost) {
 #endif
 
 TEST(CudaKernels, AttentionMatchesCpu) {
-  for (auto [s, t] : {std::pair<int64_t, int64_t>{23, 23}, {13, 29}, {29, 13}})
-    for (int64_t causal : {1, 0}) {
-      Tensor q = randomTensor<float>({2, 4, s, 24}, -1, 1, 60);
-      Tensor k = randomTensor<float>({2, 2, t, 24}, -1, 1, 61);
-      Tensor v = randomTensor<float>({2, 2, t, 40}, -1, 1, 62);
-      AttrMap attrs;
-      attrs.set("causal", causal);
-      expectTwins("attention", {&q, &k, &v}, {{2, 4, s, 40}, {2, 4, s}}, attrs, 1e-5);
-      // The backward from the CPU's forward (o, lse).
-      Tensor o(DType::F32, {2, 4, s, 40}), lse(DType::F32, {2, 4, s});
-      ASSERT_TRUE(runMulti("attention", {&q, &k, &v}, {&o, &lse}, attrs).ok());
-      Tensor dout = randomTensor<float>({2, 4, s, 40}, -1, 1, 63);
-      expectTwins("attention_grad", {&dout, &q, &k, &v, &o, &lse},
-                  {{2, 4, s, 24}, {2, 2, t, 24}, {2, 2, t, 40}}, attrs, 1e-5, {0, 1, 2}, 1e-4);
-    }
+  // Head dims (D, Dv) that take 1, 2, 4 and 8 values per lane.
+  for (auto [hd, hdv] : {std::pair<int64_t, int64_t>{16, 8}, {24, 40}, {100, 72}, {200, 256}})
+    for (auto [s, t] : {std::pair<int64_t, int64_t>{23, 23}, {13, 29}, {29, 13}})
+      for (int64_t causal : {1, 0}) {
+        Tensor q = randomTensor<float>({2, 4, s, hd}, -1, 1, 60);
+        Tensor k = randomTensor<float>({2, 2, t, hd}, -1, 1, 61);
+        Tensor v = randomTensor<float>({2, 2, t, hdv}, -1, 1, 62);
+        AttrMap attrs;
+        attrs.set("causal", causal);
+        expectTwins("attention", {&q, &k, &v}, {{2, 4, s, hdv}, {2, 4, s}}, attrs, 1e-5);
+        // The backward from the CPU's forward (o, lse).
+        Tensor o(DType::F32, {2, 4, s, hdv}), lse(DType::F32, {2, 4, s});
+        ASSERT_TRUE(runMulti("attention", {&q, &k, &v}, {&o, &lse}, attrs).ok());
+        Tensor dout = randomTensor<float>({2, 4, s, hdv}, -1, 1, 63);
+        expectTwins("attention_grad", {&dout, &q, &k, &v, &o, &lse},
+                    {{2, 4, s, hd}, {2, 2, t, hd}, {2, 2, t, hdv}}, attrs, 1e-5, {0, 1, 2}, 1e-4);
+      }
 }
 
 TEST(CudaKernels, ComparisonsWhereAndCastMatchCpu) {
