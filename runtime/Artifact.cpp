@@ -115,7 +115,10 @@ Status checkParallelGroups(const Manifest &m) {
       return Status::error(where(i) + "parallel group " + std::to_string(step.group) +
                            " is not contiguous");
     it->second = i;
-    for (int64_t id : step.outputs) {
+    std::vector<int64_t> written = step.outputs;
+    if (step.workspace >= 0) // scratch is written too: two workers may not share it
+      written.push_back(step.workspace);
+    for (int64_t id : written) {
       auto [w, fresh] = writerOf.try_emplace(id, step.group, step.worker);
       if (!fresh && w->second != std::make_pair(step.group, step.worker))
         return Status::error(where(i) + "tensor '" + m.tensors[size_t(id)].name +
@@ -177,6 +180,12 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
       bool inData = d.kind == TensorKind::Weight || d.kind == TensorKind::Constant;
       bool inState = d.kind == TensorKind::State;
       uint64_t limit = inData ? dataBytes : inState ? m.stateBytes : m.arenaBytes;
+      // As the builder places them: a misaligned tensor would fault on a
+      // GPU (cuBLAS and double atomics need their alignment).
+      const uint64_t alignment = inData || inState ? kDataAlignment : kArenaAlignment;
+      if (d.offset % alignment != 0)
+        return Status::error(where + ": offset " + std::to_string(d.offset) +
+                             " is not a multiple of " + std::to_string(alignment));
       if (d.offset > limit || d.bytes() > limit - d.offset)
         return Status::error(where + ": bytes [" + std::to_string(d.offset) + ", +" +
                              std::to_string(d.bytes()) + ") lie outside its " +

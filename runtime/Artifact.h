@@ -23,6 +23,8 @@ namespace longctx {
 
 constexpr uint32_t kArtifactVersion = 1;
 constexpr uint64_t kArenaAlignment = 256;
+/// Weights, constants and optimizer state start at multiples of this.
+constexpr uint64_t kDataAlignment = 64;
 
 /// Weight: parameters (data section, updated in place by optimizer steps).
 /// State: optimizer state (zero-initialised at load, persistent, in-place).

@@ -54,7 +54,6 @@ MemoryReport computeMemoryReport(const Manifest &manifest);
 /// Bytes of the data section the builder writes for these tensors: every
 /// weight and constant, each padded to the data alignment.
 uint64_t dataSectionBytes(const Manifest &manifest);
-constexpr uint64_t kDataAlignment = 64;
 
 /// "1.50 GiB", "12.00 MiB", "3.00 KiB", "12 B".
 std::string formatBytes(uint64_t bytes);

@@ -40,6 +40,7 @@ const Loaded &loaded() {
     }
     CublasApi &a = l.api;
     if (!resolve(lib, "cublasCreate_v2", a.create) ||
+        !resolve(lib, "cublasDestroy_v2", a.destroy) ||
         !resolve(lib, "cublasSetStream_v2", a.setStream) ||
         !resolve(lib, "cublasSetWorkspace_v2", a.setWorkspace) ||
         !resolve(lib, "cublasSgemm_v2", a.sgemm) || !resolve(lib, "cublasDgemm_v2", a.dgemm) ||
@@ -48,6 +49,16 @@ const Loaded &loaded() {
       l.error = "the loaded cuBLAS lacks an entry point longctx needs";
   });
   return l;
+}
+
+/// The handles made, one per stream that ran a GEMM, until releaseCublas.
+std::mutex &handlesMutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::map<cudaStream_t, cublasHandle_t> &handles() {
+  static std::map<cudaStream_t, cublasHandle_t> map;
+  return map;
 }
 
 } // namespace
@@ -61,11 +72,8 @@ Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorksp
     return Status::error(std::string(op) + ": needs a workspace of " + std::to_string(needed) +
                          " bytes, the step has " + std::to_string(workspace.bytes) +
                          " (recompile the artifact with --device cuda)");
-  // Handles live for the process, one per stream that ever ran a GEMM.
-  static std::mutex mutex;
-  static std::map<cudaStream_t, cublasHandle_t> handles;
-  std::lock_guard<std::mutex> lock(mutex);
-  cublasHandle_t &handle = handles[stream];
+  std::lock_guard<std::mutex> lock(handlesMutex());
+  cublasHandle_t &handle = handles()[stream];
   if (!handle) {
     if (l.api.create(&handle) != CUBLAS_STATUS_SUCCESS) {
       handle = nullptr;
@@ -77,6 +85,16 @@ Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorksp
   if (Status s = cublasStatus(op, l.api.setWorkspace(handle, workspace.data, needed)); !s)
     return s;
   return Cublas{&l.api, handle};
+}
+
+void releaseCublas(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(handlesMutex());
+  auto it = handles().find(stream);
+  if (it == handles().end())
+    return;
+  if (it->second)
+    loaded().api.destroy(it->second);
+  handles().erase(it);
 }
 
 Status cublasStatus(const char *op, cublasStatus_t status) {

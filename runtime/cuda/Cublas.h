@@ -22,6 +22,7 @@ namespace cuda {
 /// The entry points longctx calls.
 struct CublasApi {
   decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasDestroy_v2) destroy = nullptr;
   decltype(&cublasSetStream_v2) setStream = nullptr;
   decltype(&cublasSetWorkspace_v2) setWorkspace = nullptr;
   decltype(&cublasSgemm_v2) sgemm = nullptr;
@@ -41,6 +42,10 @@ struct Cublas {
 /// allocates none of its own); an error names `op` and says what could not
 /// be loaded or created.
 Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorkspace &workspace);
+
+/// Destroys `stream`'s handle, if one was made (before the stream goes:
+/// a later stream may get its address).
+void releaseCublas(cudaStream_t stream);
 
 /// A cuBLAS status as a Status naming `op`.
 Status cublasStatus(const char *op, cublasStatus_t status);

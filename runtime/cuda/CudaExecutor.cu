@@ -1,6 +1,8 @@
 //===- CudaExecutor.cu - Runs an artifact's schedule on a GPU --------------===//
 #include "runtime/cuda/CudaExecutor.h"
+#include "runtime/cuda/Cublas.h"
 #include "runtime/cuda/CudaDevice.h"
+#include "runtime/cuda/KernelWorkspace.h"
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 
 #include <cuda_runtime.h>
@@ -93,6 +95,7 @@ struct CudaExecutor::State {
   int64_t eagerRuns = 0;
   bool capturing = false;
   cudaGraphExec_t graphExec = nullptr;
+  std::string graphFallback; // why the step runs eagerly after all
   void *records = nullptr;       // kCheckRecordBytes per data-checking step
   int64_t recordCount = 0;
   std::vector<int64_t> recordOf; // per step: its record, or -1
@@ -103,14 +106,18 @@ struct CudaExecutor::State {
       cudaGraphExecDestroy(graphExec);
     if (records)
       cudaFree(records);
-    for (cudaStream_t s : workerStreams)
+    for (cudaStream_t s : workerStreams) {
+      cuda::releaseCublas(s);
       cudaStreamDestroy(s);
+    }
     for (cudaEvent_t e : joins)
       cudaEventDestroy(e);
     if (fork)
       cudaEventDestroy(fork);
-    if (main)
+    if (main) {
+      cuda::releaseCublas(main);
       cudaStreamDestroy(main);
+    }
     for (cudaLibrary_t lib : libraries)
       cudaLibraryUnload(lib);
     for (void *p : {arena, data, optimizerState})
@@ -163,7 +170,9 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
   std::unique_ptr<CudaExecutor> exec(new CudaExecutor());
   State &st = *exec->state_;
   st.artifact = std::move(artifact);
-  st.graph = options.graph;
+  const char *sync = std::getenv("LONGCTX_CUDA_SYNC");
+  st.syncEachStep = sync && std::string(sync) == "1";
+  st.graph = options.graph && !st.syncEachStep; // syncing after each step: eager
   const Manifest &m = st.artifact.manifest;
   if (Status s = cudaCheck(cudaSetDevice(0), "cudaSetDevice"); !s)
     return s;
@@ -172,7 +181,6 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
     return s;
   st.arch = prop.major * 10 + prop.minor;
   st.deviceName = std::string(prop.name) + " (sm_" + std::to_string(st.arch) + ")";
-  st.syncEachStep = std::getenv("LONGCTX_CUDA_SYNC") && std::string(std::getenv("LONGCTX_CUDA_SYNC")) == "1";
 
   // Every step's kernel, or all that are missing at once.
   auto fusedKernel = [&](const StepDesc &step) { return bestPtx(m, step, st.arch); };
@@ -278,6 +286,15 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
                                shapeToString(bound.outputs[0].shape));
     } else {
       bound.kernel = cuda::findCudaKernel(step.op);
+      // Scratch the artifact does not plan would fail mid-step: say so now.
+      const uint64_t needed = cuda::cudaWorkspaceBytes(step.op, bound.inputs, bound.outputs,
+                                                       step.attrs);
+      if (needed > bound.workspace.bytes)
+        return Status::error("step " + std::to_string(st.steps.size()) + " (" + step.op +
+                             " from '" + step.location + "') needs a workspace of " +
+                             std::to_string(needed) + " bytes, the artifact plans " +
+                             std::to_string(bound.workspace.bytes) +
+                             ": compile it with --device cuda");
     }
     st.steps.push_back(std::move(bound));
   }
@@ -345,7 +362,8 @@ Status CudaExecutor::run() {
   State &st = *state_;
   const Manifest &m = manifest();
   std::fill(st.fresh.begin(), st.fresh.end(), false);
-  Status s = st.graph && st.eagerRuns > 0 && !profiling_ ? runGraph() : enqueueSteps();
+  const bool replay = st.graph && st.eagerRuns > 0 && !profiling_;
+  Status s = replay ? runGraph() : enqueueSteps();
   if (s)
     s = cudaCheck(cudaStreamSynchronize(st.main),
                   "the step failed on the device (rerun with LONGCTX_CUDA_SYNC=1 to find the "
@@ -356,8 +374,10 @@ Status CudaExecutor::run() {
   }
   if (!st.graphExec)
     ++st.eagerRuns;
-  // The data checks of a replayed graph, in step order.
-  if (st.graphExec && st.recordCount > 0) {
+  // The data checks of a replayed graph, in step order (the step could not
+  // stop at the failing kernel: later steps, optimizer updates included,
+  // ran on the rows it skipped).
+  if (replay && st.graphExec && st.recordCount > 0) {
     std::vector<unsigned char> records(uint64_t(st.recordCount) * kCheckRecordBytes);
     if (Status c = cudaCheck(cudaMemcpy(records.data(), st.records, records.size(),
                                         cudaMemcpyDeviceToHost),
@@ -372,7 +392,9 @@ Status CudaExecutor::run() {
                                      st.steps[i].inputs, st.steps[i].outputs, desc.attrs);
           !c)
         return Status::error("step " + std::to_string(i) + " (" + desc.op + " from '" +
-                             desc.location + "'): " + c.message());
+                             desc.location + "'): " + c.message() +
+                             " (found after the captured step ran to its end: its updates ran "
+                             "without the rows it skipped)");
     }
   }
   size_t freeBytes = 0, totalBytes = 0;
@@ -400,21 +422,25 @@ Status CudaExecutor::enqueueSteps() {
   auto group = st.groups.begin();
   for (size_t i = 0; i < st.steps.size();) {
     if (group != st.groups.end() && group->begin == i) {
-      // Workers fork from the schedule's stream and join back into it.
+      // Workers fork from the schedule's stream and join back into it, also
+      // when one fails (a capture must end with every stream joined).
       if (Status s = cudaCheck(cudaEventRecord(st.fork, st.main), "fork"); !s)
         return s;
+      Status workers; // the first failure, after which the rest is skipped
       for (size_t w = 0; w < group->workers.size(); ++w) {
         cudaStream_t stream = st.workerStreams[w];
         if (Status s = cudaCheck(cudaStreamWaitEvent(stream, st.fork, 0), "fork"); !s)
           return s;
         for (size_t step : group->workers[w])
-          if (Status s = timed(step, stream); !s)
-            return s;
+          if (workers)
+            workers = timed(step, stream);
         if (Status s = cudaCheck(cudaEventRecord(st.joins[w], stream), "join"); !s)
           return s;
         if (Status s = cudaCheck(cudaStreamWaitEvent(st.main, st.joins[w], 0), "join"); !s)
           return s;
       }
+      if (!workers)
+        return workers;
       i = group->end;
       ++group;
       continue;
@@ -453,11 +479,22 @@ Status CudaExecutor::runGraph() {
                     "instantiating the step's CUDA graph");
     if (graph)
       cudaGraphDestroy(graph);
-    if (!s)
-      return s;
+    if (!s) {
+      // Run eagerly from now on: clear the capture's error so no later
+      // launch is blamed for it, and run this step the eager way.
+      cudaGetLastError();
+      if (st.graphExec)
+        cudaGraphExecDestroy(st.graphExec);
+      st.graphExec = nullptr;
+      st.graph = false;
+      st.graphFallback = s.message();
+      return enqueueSteps();
+    }
   }
   return cudaCheck(cudaGraphLaunch(st.graphExec, st.main), "launching the step's CUDA graph");
 }
+
+const std::string &CudaExecutor::graphFallbackReason() const { return state_->graphFallback; }
 
 Result<TensorRef> CudaExecutor::read(int64_t id) {
   State &st = *state_;
@@ -497,7 +534,7 @@ Status CudaExecutor::write(int64_t id, const void *host) {
 }
 
 uint64_t CudaExecutor::allocatedBytes() const {
-  return std::max(state_->peakUsed, plannedBytes());
+  return state_->peakUsed > 0 ? state_->peakUsed : plannedBytes(); // measured once run
 }
 
 uint64_t CudaExecutor::measuredBytes() const { return state_->peakUsed; }

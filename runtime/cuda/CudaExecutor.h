@@ -55,6 +55,9 @@ public:
   /// The part of it beyond the planned buffers as the driver counted them
   /// at load: what CUDA's libraries and kernel code took during the runs.
   uint64_t runtimeOverheadBytes() const;
+  /// With CudaOptions::graph: why the step could not be captured and runs
+  /// eagerly instead (empty while it is captured or not yet tried).
+  const std::string &graphFallbackReason() const;
   /// "NVIDIA H200 (sm_90)".
   const std::string &deviceName() const;
 

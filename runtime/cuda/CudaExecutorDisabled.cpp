@@ -34,5 +34,6 @@ uint64_t CudaExecutor::allocatedBytes() const { return 0; }
 uint64_t CudaExecutor::measuredBytes() const { return 0; }
 uint64_t CudaExecutor::runtimeOverheadBytes() const { return 0; }
 const std::string &CudaExecutor::deviceName() const { std::abort(); }
+const std::string &CudaExecutor::graphFallbackReason() const { std::abort(); }
 
 } // namespace longctx

@@ -210,8 +210,16 @@ TEST(Artifact, WorkspacesRoundTripAndAreChecked) {
   m.outputs = {3};
   refused(m, "outputs: 'node/Add/workspace' is a workspace");
   m = workspaceManifest();
-  m.tensors[3].offset = 700; // past the arena
+  m.tensors[3].offset = 768; // past the arena
   refused(m, "outside its arena");
+  m = workspaceManifest();
+  m.tensors[3].offset = 320; // a GPU would fault on it
+  refused(m, "tensor 'node/Add/workspace': offset 320 is not a multiple of 256");
+  // Two workers of a parallel group may not share scratch.
+  m = parallelManifest();
+  m.tensors.push_back({"scratch", DType::U8, {64}, TensorKind::Workspace, 256});
+  m.schedule[0].workspace = m.schedule[1].workspace = 5;
+  refused(m, "tensor 'scratch' is written by two workers");
 }
 
 TEST(Artifact, AWorkspaceLivesForItsStepOnly) {

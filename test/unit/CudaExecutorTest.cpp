@@ -197,6 +197,24 @@ TEST(CudaExecutor, AReplayedGraphReportsABadIndexAfterTheStep) {
   EXPECT_TRUE((*gpu)->run().ok()); // the record is cleared each step
 }
 
+// An artifact compiled for the CPU plans no scratch: refused at load, not
+// in the middle of a step.
+TEST(CudaExecutor, RefusesAnArtifactWithoutItsWorkspaces) {
+  CudaDevices devices = probeCudaDevices();
+  if (devices.names.empty())
+    GTEST_SKIP() << "no CUDA device: " << devices.whyNone;
+  Artifact a = smallArtifact();
+  for (StepDesc &step : a.manifest.schedule)
+    step.workspace = -1;
+  Result<std::unique_ptr<CudaExecutor>> exec = CudaExecutor::create(std::move(a));
+  ASSERT_FALSE(exec.ok());
+  EXPECT_NE(exec.status().message().find("step 0 (matmul from 'mm') needs a workspace of "
+                                         "33554432 bytes, the artifact plans 0: compile it with "
+                                         "--device cuda"),
+            std::string::npos)
+      << exec.status().message();
+}
+
 TEST(CudaExecutor, ListsEveryMissingKernel) {
   CudaDevices devices = probeCudaDevices();
   if (devices.names.empty())

@@ -248,15 +248,19 @@ std::optional<std::string> parseArgs(int argc, char **argv, Options &o) {
 } // namespace
 
 /// The device memory the driver counts against the plan's, and what of it
-/// CUDA's libraries and kernel code took.
-static void printDeviceMemory(const CudaExecutor &gpu) {
+/// lies outside the planned buffers; and a CUDA graph that fell back.
+static void printDeviceReport(const CudaExecutor &gpu) {
   const double measured = double(gpu.measuredBytes()), planned = double(gpu.plannedBytes());
   std::fprintf(stderr,
                "longctx-run: %s: device memory %.2f MiB measured, %.2f MiB planned (%+.1f%%; "
-               "%.2f MiB of it CUDA libraries and kernel code)\n",
+               "%.2f MiB of it outside the planned buffers: CUDA runtime, cuBLAS, kernel "
+               "code)\n",
                gpu.deviceName().c_str(), measured / (1 << 20), planned / (1 << 20),
                planned > 0 ? 100 * (measured - planned) / planned : 0.0,
                double(gpu.runtimeOverheadBytes()) / (1 << 20));
+  if (!gpu.graphFallbackReason().empty())
+    std::fprintf(stderr, "longctx-run: warning: the step ran eagerly (%s)\n",
+                 gpu.graphFallbackReason().c_str());
 }
 
 int main(int argc, char **argv) {
@@ -396,7 +400,7 @@ int main(int argc, char **argv) {
                  (long long)summary->steps, summary->seconds, summary->firstLoss, summary->lastLoss,
                  int(std::min<int64_t>(20, summary->steps)), summary->tailLoss);
     if (gpu)
-      printDeviceMemory(*gpu);
+      printDeviceReport(*gpu);
     return 0;
   }
   if (!options.dumpGrads.empty() || !options.data.empty() || !options.save.empty() ||
@@ -435,6 +439,6 @@ int main(int argc, char **argv) {
                m.schedule.size(), 1e3 * totalSeconds / runs,
                double(executor->arenaBytes()) / (1 << 20));
   if (gpu)
-    printDeviceMemory(*gpu);
+    printDeviceReport(*gpu);
   return 0;
 }

@@ -107,6 +107,13 @@ __global__ void finishLoss(const Scratch *scratch, T *loss, bool sum) {
                 : scratch->count ? scratch->total / double(scratch->count) : 0.0);
 }
 
+Status badLabelMessage(const char *op, int64_t label, unsigned long long position,
+                       int64_t vocab) {
+  return opError(op, "target " + std::to_string(label) + " at position " +
+                         std::to_string(position) + " out of range for " +
+                         std::to_string(vocab) + " classes");
+}
+
 /// The error for a label out of range at position `bad` of `targets`
 /// (device memory: the label is read back), or OK for kNoBadLabel.
 Status badLabelError(const char *op, const TensorRef &targets, unsigned long long bad,
@@ -122,11 +129,26 @@ Status badLabelError(const char *op, const TensorRef &targets, unsigned long lon
     return launchStatus(op);
   if (width != 8)
     label = narrow;
-  return opError(op, "target " + std::to_string(label) + " at position " + std::to_string(bad) +
-                         " out of range for " + std::to_string(vocab) + " classes");
+  return badLabelMessage(op, label, bad, vocab);
 }
 
 __global__ void resetScratch(Scratch *scratch) { *scratch = Scratch{0.0, 0, kNoBadLabel}; }
+
+/// A deferred check's record: the bad position + 1 (0: none) and its label,
+/// read now (the targets may be overwritten by the time the step is done).
+struct LabelRecord {
+  unsigned long long positionPlusOne;
+  long long label;
+};
+
+template <typename I>
+__global__ void keepBadLabel(const Scratch *scratch, const I *targets, LabelRecord *record) {
+  const unsigned long long bad = scratch->bad;
+  *record = bad == kNoBadLabel ? LabelRecord{0, 0}
+                               : LabelRecord{bad + 1, (long long)(targets[bad])};
+}
+
+
 
 /// Runs `launch(scratch)` with zeroed scratch (in `workspace`), then fails
 /// naming the lowest position with a bad label and its label (the host
@@ -136,7 +158,7 @@ template <typename Launch>
 Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cudaStream_t stream,
                    const Workspace &workspace, Launch &&launch) {
   static_assert(sizeof(Scratch) <= 24, "KernelWorkspace.cpp plans 24 bytes");
-  static_assert(sizeof(unsigned long long) <= kCheckRecordBytes, "a record holds the position");
+  static_assert(sizeof(LabelRecord) <= kCheckRecordBytes, "a record holds the position");
   Scratch *scratch = nullptr;
   if (Status s = carveWorkspace(op, workspace, crossEntropyWorkspace(), &scratch); !s)
     return s;
@@ -144,11 +166,16 @@ Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cuda
   Status s = launchStatus(op);
   if (s)
     s = launch(scratch);
-  if (workspace.record)
-    return s && cudaMemcpyAsync(workspace.record, &scratch->bad, sizeof scratch->bad,
-                                cudaMemcpyDeviceToDevice, stream) != cudaSuccess
-               ? launchStatus(op)
-               : s;
+  if (workspace.record) {
+    if (!s)
+      return s;
+    dispatchIndex(targets.dtype, [&](auto tag) {
+      using I = decltype(tag);
+      keepBadLabel<I><<<1, 1, 0, stream>>>(scratch, targets.as<I>(),
+                                           static_cast<LabelRecord *>(workspace.record));
+    });
+    return launchStatus(op);
+  }
   unsigned long long bad = kNoBadLabel;
   if (s && cudaMemcpyAsync(&bad, &scratch->bad, sizeof bad, cudaMemcpyDeviceToHost, stream) !=
                cudaSuccess)
@@ -158,15 +185,14 @@ Status withScratch(const char *op, const TensorRef &targets, int64_t vocab, cuda
   return s ? badLabelError(op, targets, bad, vocab) : s;
 }
 
-unsigned rowBlocks(int64_t rows) { return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)); }
+unsigned rowBlocks(int64_t rows) {
+  return unsigned(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535));
+}
 
 template <typename Fn>
 Status dispatchLabelled(const char *op, DType logits, DType targets, Fn &&fn) {
   return dispatchFloat(op, logits, [&](auto tag) {
-    if (targets == DType::I64)
-      fn(tag, int64_t{});
-    else
-      fn(tag, int32_t{});
+    dispatchIndex(targets, [&](auto index) { fn(tag, index); });
   });
 }
 
@@ -263,9 +289,11 @@ Status labelRecord(const char *op, const void *record, const std::vector<TensorR
   CrossEntropyShape shape;
   if (Status s = cpu::resolveCrossEntropyShape(op, inputs[0], inputs[1], shapeAttrs, shape); !s)
     return s;
-  unsigned long long bad;
-  std::memcpy(&bad, record, sizeof bad);
-  return badLabelError(op, inputs[1], bad, shape.vocab);
+  LabelRecord kept;
+  std::memcpy(&kept, record, sizeof kept);
+  return kept.positionPlusOne == 0
+             ? Status()
+             : badLabelMessage(op, kept.label, kept.positionPlusOne - 1, shape.vocab);
 }
 
 } // namespace

@@ -133,6 +133,15 @@ template <typename Fn> Status dispatchFloat(const char *op, DType dtype, Fn &&fn
   return launchStatus(op);
 }
 
+/// Runs fn(I{}) for an index tensor's integer type (i64 or i32, checked
+/// by the caller).
+template <typename Fn> void dispatchIndex(DType indices, Fn &&fn) {
+  if (indices == DType::I64)
+    fn(int64_t{});
+  else
+    fn(int32_t{});
+}
+
 /// Points `parts...` at the parts of `layout` in `workspace`, in order;
 /// fails when the workspace is smaller than the layout (an artifact planned
 /// for other shapes, or none given).

@@ -100,14 +100,6 @@ Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream,
   return s ? badIndexError(op, seen, axisLen) : s;
 }
 
-/// Runs fn(I{}) for the indices' integer type (i64 or i32: checked before).
-template <typename Fn> void dispatchIndex(DType indices, Fn &&fn) {
-  if (indices == DType::I64)
-    fn(int64_t{});
-  else
-    fn(int32_t{});
-}
-
 Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
               const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "gather";
