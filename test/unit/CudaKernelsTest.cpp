@@ -295,39 +295,70 @@ TEST(CudaKernels, CrossEntropyMatchesCpu) {
   expectTwins("cross_entropy_and_grad", {&flat, &flatTargets}, {{}, {18, 37}}, AttrMap(), 1e-5);
 }
 
-TEST(CudaKernels, SelectiveScanMatchesCpu) {
-  const int64_t batch = 2, seq = 37, e = 19, n = 16;
-  Tensor u = randomTensor<float>({batch, seq, e}, -1, 1, 50);
-  Tensor delta = randomTensor<float>({batch, seq, e}, 0.01, 0.5, 51);
-  Tensor a = randomTensor<float>({e, n}, -2, -0.1, 52);
-  Tensor b = randomTensor<float>({batch, seq, n}, -1, 1, 53);
-  Tensor c = randomTensor<float>({batch, seq, n}, -1, 1, 54);
-  Tensor h0 = randomTensor<float>({batch, e, n}, -1, 1, 55);
-  Tensor dy = randomTensor<float>({batch, seq, e}, -1, 1, 56);
-  Tensor dfinal = randomTensor<float>({batch, e, n}, -1, 1, 57);
-  const Shape x{batch, seq, e}, state{batch, e, n}, bc{batch, seq, n}, an{e, n};
-  expectTwins("selective_scan", {&u, &delta, &a, &b, &c}, {x}, AttrMap(), 1e-5);
-  expectTwins("selective_scan_state", {&u, &delta, &a, &b, &c, &h0}, {x, state}, AttrMap(), 1e-5);
-  // dA, dB, dC sum over channels and time: reduction tolerance.
-  expectTwins("selective_scan_grad", {&dy, &u, &delta, &a, &b, &c}, {x, x, an, bc, bc, x},
-              AttrMap(), 1e-5, {2, 3, 4});
-  expectTwins("selective_scan_state_grad", {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
-              {x, x, an, bc, bc, state, x}, AttrMap(), 1e-5, {2, 3, 4});
-  // Truncated (adjoint windows [B, T, E, N]): T = 3 divides the CUDA chunk
-  // (7 steps round to 6), T = 10 is longer than it, T = 40 than the sequence.
-  for (int64_t t : {3, 10, 40}) {
-    Tensor window = randomTensor<float>({batch, t, e, n}, -1, 1, 60 + t);
-    AttrMap truncate;
-    truncate.set("truncate", t);
-    const Shape windows{batch, t, e, n};
-    expectTwins("selective_scan_state_grad", {&dy, &window, &u, &delta, &a, &b, &c, &h0},
-                {x, x, an, bc, bc, windows, x}, truncate, 1e-5, {2, 3, 4});
+/// Random operands of the selective-scan family and the gradient cases
+/// both scan tests run: plain, with a state, and truncated to T = 1, 3
+/// (divides the CUDA walk's 7-step chunks rounded to 6), 10 (longer than
+/// them) and 40 (longer than the sequence).
+template <typename T> struct ScanCases {
+  struct Case {
+    const char *op;
+    std::vector<const Tensor *> inputs;
+    std::vector<Shape> outputs;
+    AttrMap attrs;
+  };
+
+  ScanCases(int64_t batch, int64_t seq, int64_t e, int64_t n, unsigned seed)
+      : u(randomTensor<T>({batch, seq, e}, -1, 1, seed)),
+        delta(randomTensor<T>({batch, seq, e}, 0.01, 0.5, seed + 1)),
+        a(randomTensor<T>({e, n}, -2, -0.1, seed + 2)),
+        b(randomTensor<T>({batch, seq, n}, -1, 1, seed + 3)),
+        c(randomTensor<T>({batch, seq, n}, -1, 1, seed + 4)),
+        h0(randomTensor<T>({batch, e, n}, -1, 1, seed + 5)),
+        dy(randomTensor<T>({batch, seq, e}, -1, 1, seed + 6)),
+        dfinal(randomTensor<T>({batch, e, n}, -1, 1, seed + 7)), x{batch, seq, e},
+        state{batch, e, n}, bc{batch, seq, n}, an{e, n} {
+    for (int64_t t : {1, 3, 10, 40})
+      windows.push_back(randomTensor<T>({batch, t, e, n}, -1, 1, seed + 10 + unsigned(t)));
   }
-  expectTwins("selective_scan_carry", {&dy, &delta, &a, &c}, {state, state}, AttrMap(), 1e-5);
-  Tensor carries = randomTensor<float>({3 * batch, e, n}, -1, 1, 58);
-  Tensor decays = randomTensor<float>({3 * batch, e, n}, 0, 1, 59);
-  expectTwins("selective_scan_carry_combine", {&carries, &decays, &dfinal},
-              {{3 * batch, e, n}, state}, AttrMap(), 1e-5);
+
+  std::vector<Case> gradients() const {
+    std::vector<Case> cases = {
+        {"selective_scan_grad", {&dy, &u, &delta, &a, &b, &c}, {x, x, an, bc, bc, x}, {}},
+        {"selective_scan_state_grad",
+         {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
+         {x, x, an, bc, bc, state, x},
+         {}}};
+    for (const Tensor &window : windows) {
+      Case truncated{"selective_scan_state_grad",
+                     {&dy, &window, &u, &delta, &a, &b, &c, &h0},
+                     {x, x, an, bc, bc, window.shape(), x},
+                     {}};
+      truncated.attrs.set("truncate", window.shape()[1]);
+      cases.push_back(truncated);
+    }
+    return cases;
+  }
+
+  Tensor u, delta, a, b, c, h0, dy, dfinal;
+  std::vector<Tensor> windows;
+  Shape x, state, bc, an;
+};
+
+TEST(CudaKernels, SelectiveScanMatchesCpu) {
+  const ScanCases<float> scan(2, 37, 19, 16, 50);
+  expectTwins("selective_scan", {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c}, {scan.x},
+              AttrMap(), 1e-5);
+  expectTwins("selective_scan_state", {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c, &scan.h0},
+              {scan.x, scan.state}, AttrMap(), 1e-5);
+  // dA, dB, dC sum over channels and time: reduction tolerance.
+  for (const auto &g : scan.gradients())
+    expectTwins(g.op, g.inputs, g.outputs, g.attrs, 1e-5, {2, 3, 4});
+  expectTwins("selective_scan_carry", {&scan.dy, &scan.delta, &scan.a, &scan.c},
+              {scan.state, scan.state}, AttrMap(), 1e-5);
+  Tensor carries = randomTensor<float>({3 * 2, 19, 16}, -1, 1, 58);
+  Tensor decays = randomTensor<float>({3 * 2, 19, 16}, 0, 1, 59);
+  expectTwins("selective_scan_carry_combine", {&carries, &decays, &scan.dfinal},
+              {{3 * 2, 19, 16}, scan.state}, AttrMap(), 1e-5);
 }
 
 #if LONGCTX_HAVE_CUDA
@@ -335,51 +366,29 @@ TEST(CudaKernels, SelectiveScanMatchesCpu) {
 /// on the host in the planned workspace layout) against the CPU kernel, in
 /// float64: its arithmetic is checked on every machine, GPU or not.
 TEST(CudaKernels, ScanGradientWalkMatchesCpuOnTheHost) {
-  const int64_t batch = 2, seq = 37, e = 5, n = 6;
-  Tensor u = randomTensor<double>({batch, seq, e}, -1, 1, 70);
-  Tensor delta = randomTensor<double>({batch, seq, e}, 0.01, 0.5, 71);
-  Tensor a = randomTensor<double>({e, n}, -2, -0.1, 72);
-  Tensor b = randomTensor<double>({batch, seq, n}, -1, 1, 73);
-  Tensor c = randomTensor<double>({batch, seq, n}, -1, 1, 74);
-  Tensor h0 = randomTensor<double>({batch, e, n}, -1, 1, 75);
-  Tensor dy = randomTensor<double>({batch, seq, e}, -1, 1, 76);
-  Tensor dfinal = randomTensor<double>({batch, e, n}, -1, 1, 77);
-  const Shape x{batch, seq, e}, state{batch, e, n}, bc{batch, seq, n}, an{e, n};
-  auto check = [&](const char *op, const std::vector<const Tensor *> &inputs,
-                   const std::vector<Shape> &shapes, const AttrMap &attrs) {
+  const ScanCases<double> scan(2, 37, 5, 6, 70);
+  for (const auto &g : scan.gradients()) {
     std::vector<Tensor> cpuOut, hostOut;
     std::vector<const Tensor *> cpuPtrs;
     std::vector<TensorRef> inRefs, outRefs;
-    for (const Shape &shape : shapes) {
+    for (const Shape &shape : g.outputs) {
       cpuOut.emplace_back(DType::F64, shape);
       hostOut.emplace_back(DType::F64, shape);
     }
     for (Tensor &t : cpuOut)
       cpuPtrs.push_back(&t);
-    for (const Tensor *t : inputs)
+    for (const Tensor *t : g.inputs)
       inRefs.push_back(t->ref());
     for (Tensor &t : hostOut)
       outRefs.push_back(t.ref());
-    Status cpu = runMulti(op, inputs, cpuPtrs, attrs);
+    Status cpu = runMulti(g.op, g.inputs, cpuPtrs, g.attrs);
     ASSERT_TRUE(cpu.ok()) << cpu.message();
-    Status walk = cuda::scanGradOnHost(op, inRefs, outRefs, attrs);
+    Status walk = cuda::scanGradOnHost(g.op, inRefs, outRefs, g.attrs);
     ASSERT_TRUE(walk.ok()) << walk.message();
-    for (size_t i = 0; i < shapes.size(); ++i)
+    for (size_t i = 0; i < g.outputs.size(); ++i)
       expectNear(hostOut[i], values(cpuOut[i]), 1e-11,
-                 std::string(op) + " output " + std::to_string(i) + " truncate " +
-                     std::to_string(attrs.getInt("truncate", 0)));
-  };
-  check("selective_scan_grad", {&dy, &u, &delta, &a, &b, &c}, {x, x, an, bc, bc, x}, AttrMap());
-  check("selective_scan_state_grad", {&dy, &dfinal, &u, &delta, &a, &b, &c, &h0},
-        {x, x, an, bc, bc, state, x}, AttrMap());
-  // Truncated: T divides the walk's 7-step chunks rounded to 6 (3), is
-  // longer than them (10), or than the sequence (40); T = 1 keeps one step.
-  for (int64_t t : {1, 3, 10, 40}) {
-    Tensor window = randomTensor<double>({batch, t, e, n}, -1, 1, 80 + t);
-    AttrMap truncate;
-    truncate.set("truncate", t);
-    check("selective_scan_state_grad", {&dy, &window, &u, &delta, &a, &b, &c, &h0},
-          {x, x, an, bc, bc, {batch, t, e, n}, x}, truncate);
+                 std::string(g.op) + " output " + std::to_string(i) + " truncate " +
+                     std::to_string(g.attrs.getInt("truncate", 0)));
   }
 }
 #endif
