@@ -8,9 +8,12 @@
 // row (over every query head sharing its kv head) for dk and dv, so each
 // output row is written by one warp in a fixed order (deterministic, no
 // atomics). The lanes split the head dims (at most kMaxHeadDim; P values
-// per lane, the fewest that hold them, fixed at compile time); rows are
-// read through the cache rather than staged in shared-memory tiles, which is
-// the next step for speed.
+// per lane, the fewest that hold them, fixed at compile time). A block's 8
+// warps own 8 consecutive rows of one head and stage the rows they all
+// read (keys and values; for dk/dv the queries, do, lse and D) in
+// shared-memory tiles, so each is read from memory once per 8 rows. The
+// next step is FlashAttention's: a thread (and tensor cores) per row tile
+// instead of a warp per row.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/OperandChecks.h"
@@ -75,32 +78,74 @@ __device__ inline void storeRow(T *row, int64_t n, const double *v, double k) {
   }
 }
 
-/// One warp per query row (b, h, i).
+/// Rows [first, first + count) of a [rows, n] matrix copied by the whole
+/// block into `tile` (count x n; zeros past `rows`): the block's warps then
+/// read them from shared memory instead of each from the cache.
+template <typename T>
+__device__ inline void stageRows(const T *matrix, int64_t first, int64_t count, int64_t rows,
+                                 int64_t n, T *tile) {
+  for (int64_t e = threadIdx.x; e < count * n; e += blockDim.x) {
+    const int64_t r = first + e / n;
+    tile[e] = r < rows ? matrix[r * n + e % n] : T(0);
+  }
+}
+
+/// The rows a block's warps own: kWarpsPerBlock consecutive rows (query
+/// rows i of head bh, or key rows j of kv head bh), one per warp.
+struct BlockRows {
+  int64_t head, first, mine;
+  bool active; // false for a warp past the last row (it still stages tiles)
+};
+__device__ inline BlockRows blockRows(int64_t rows) {
+  const int64_t tiles = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  BlockRows r;
+  r.head = blockIdx.x / tiles;
+  r.first = (blockIdx.x % tiles) * kWarpsPerBlock;
+  r.mine = r.first + threadIdx.x / kWarp;
+  r.active = r.mine < rows;
+  return r;
+}
+
+/// One warp per query row (b, h, i); the block's 8 rows share each tile of
+/// `tileKeys` keys and values in shared memory.
 template <typename T, int P>
-__global__ void forwardKernel(const T *q, const T *k, const T *v, T *o, T *lse, AttentionDims d) {
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
-  if (row >= d.b * d.h * d.s)
-    return;
-  const int64_t i = row % d.s, bh = row / d.s, b = bh / d.h, kvh = (bh % d.h) / d.group;
+__global__ void forwardKernel(const T *q, const T *k, const T *v, T *o, T *lse, AttentionDims d,
+                              int64_t tileKeys) {
+  extern __shared__ double shared[];
+  T *kTile = reinterpret_cast<T *>(shared), *vTile = kTile + tileKeys * d.d;
+  const BlockRows rows = blockRows(d.s);
+  const int64_t i = rows.mine, bh = rows.head, row = bh * d.s + i;
+  const int64_t b = bh / d.h, kvh = (bh % d.h) / d.group;
   const T *kBase = k + (b * d.hk + kvh) * d.t * d.d, *vBase = v + (b * d.hk + kvh) * d.t * d.dv;
   double qr[P], acc[P];
-  loadRow<P>(q + row * d.d, d.d, qr);
+  loadRow<P>(q + (rows.active ? row : bh * d.s) * d.d, d.d, qr);
   for (int r = 0; r < P; ++r)
     acc[r] = 0;
   double m = -INFINITY, l = 0;
   const int lane = threadIdx.x % kWarp;
-  const int64_t end = keyEnd(d, i);
-  for (int64_t j = 0; j < end; ++j) {
-    const double score = d.scale * dotRow<P>(qr, kBase + j * d.d, d.d);
-    const double mNew = fmax(m, score), corr = exp(m - mNew), p = exp(score - mNew);
-    l = l * corr + p;
-    const T *vRow = vBase + j * d.dv;
-    for (int r = 0; r < P; ++r) {
-      const int64_t x = lane + int64_t(r) * kWarp;
-      acc[r] = acc[r] * corr + (x < d.dv ? p * double(vRow[x]) : 0.0);
+  const int64_t end = rows.active ? keyEnd(d, i) : 0;
+  // The block's last row sees the most keys.
+  const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
+  for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
+    __syncthreads(); // the last tile is read by every warp
+    stageRows(kBase, j0, tileKeys, d.t, d.d, kTile);
+    stageRows(vBase, j0, tileKeys, d.t, d.dv, vTile);
+    __syncthreads();
+    const int64_t stop = min(end - j0, tileKeys);
+    for (int64_t jj = 0; jj < stop; ++jj) {
+      const double score = d.scale * dotRow<P>(qr, kTile + jj * d.d, d.d);
+      const double mNew = fmax(m, score), corr = exp(m - mNew), p = exp(score - mNew);
+      l = l * corr + p;
+      const T *vRow = vTile + jj * d.dv;
+      for (int r = 0; r < P; ++r) {
+        const int64_t x = lane + int64_t(r) * kWarp;
+        acc[r] = acc[r] * corr + (x < d.dv ? p * double(vRow[x]) : 0.0);
+      }
+      m = mNew;
     }
-    m = mNew;
   }
+  if (!rows.active)
+    return;
   storeRow<P>(o + row * d.dv, d.dv, acc, l > 0 ? 1.0 / l : 0.0); // no key: o = 0
   if (lane == 0)
     lse[row] = T(end > 0 ? m + log(l) : -INFINITY);
@@ -119,14 +164,16 @@ __global__ void rowDotKernel(const T *dout, const T *o, double *dRow, AttentionD
     dRow[row] = sum;
 }
 
-/// dq_i = scale sum_j P_ij (do_i . v_j - D_i) k_j, one warp per query row.
+/// dq_i = scale sum_j P_ij (do_i . v_j - D_i) k_j, one warp per query row;
+/// key and value tiles shared as in the forward.
 template <typename T, int P>
 __global__ void dqKernel(const T *dout, const T *q, const T *k, const T *v, const T *lse,
-                         const double *dRow, T *dq, AttentionDims d) {
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
-  if (row >= d.b * d.h * d.s)
-    return;
-  const int64_t i = row % d.s, bh = row / d.s, b = bh / d.h, kvh = (bh % d.h) / d.group;
+                         const double *dRow, T *dq, AttentionDims d, int64_t tileKeys) {
+  extern __shared__ double shared[];
+  T *kTile = reinterpret_cast<T *>(shared), *vTile = kTile + tileKeys * d.d;
+  const BlockRows rows = blockRows(d.s);
+  const int64_t i = rows.mine, bh = rows.head, row = bh * d.s + (rows.active ? i : 0);
+  const int64_t b = bh / d.h, kvh = (bh % d.h) / d.group;
   const T *kBase = k + (b * d.hk + kvh) * d.t * d.d, *vBase = v + (b * d.hk + kvh) * d.t * d.dv;
   double qr[P], dor[P], acc[P];
   loadRow<P>(q + row * d.d, d.d, qr);
@@ -135,53 +182,84 @@ __global__ void dqKernel(const T *dout, const T *q, const T *k, const T *v, cons
     acc[r] = 0;
   const double rowLse = double(lse[row]), di = dRow[row];
   const int lane = threadIdx.x % kWarp;
-  const int64_t end = keyEnd(d, i);
-  for (int64_t j = 0; j < end; ++j) {
-    const T *kRow = kBase + j * d.d;
-    const double p = exp(d.scale * dotRow<P>(qr, kRow, d.d) - rowLse);
-    const double ds = p * (dotRow<P>(dor, vBase + j * d.dv, d.dv) - di);
-    for (int r = 0; r < P; ++r) {
-      const int64_t x = lane + int64_t(r) * kWarp;
-      if (x < d.d)
-        acc[r] += ds * double(kRow[x]);
+  const int64_t end = rows.active ? keyEnd(d, i) : 0;
+  const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
+  for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
+    __syncthreads();
+    stageRows(kBase, j0, tileKeys, d.t, d.d, kTile);
+    stageRows(vBase, j0, tileKeys, d.t, d.dv, vTile);
+    __syncthreads();
+    const int64_t stop = min(end - j0, tileKeys);
+    for (int64_t jj = 0; jj < stop; ++jj) {
+      const T *kRow = kTile + jj * d.d;
+      const double p = exp(d.scale * dotRow<P>(qr, kRow, d.d) - rowLse);
+      const double ds = p * (dotRow<P>(dor, vTile + jj * d.dv, d.dv) - di);
+      for (int r = 0; r < P; ++r) {
+        const int64_t x = lane + int64_t(r) * kWarp;
+        if (x < d.d)
+          acc[r] += ds * double(kRow[x]);
+      }
     }
   }
-  storeRow<P>(dq + row * d.d, d.d, acc, d.scale);
+  if (rows.active)
+    storeRow<P>(dq + row * d.d, d.d, acc, d.scale);
 }
 
 /// dv_j = sum_i P_ij do_i and dk_j = scale sum_i dS_ij q_i over every query
-/// row of every query head sharing key j's kv head; one warp per key row.
+/// row of every query head sharing key j's kv head; one warp per key row,
+/// the block's 8 key rows sharing each tile of `tileQueries` query rows (q,
+/// do, lse and D) in shared memory.
 template <typename T, int P>
 __global__ void dkdvKernel(const T *dout, const T *q, const T *k, const T *v, const T *lse,
-                           const double *dRow, T *dk, T *dv, AttentionDims d) {
-  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
-  if (row >= d.b * d.hk * d.t)
-    return;
-  const int64_t j = row % d.t, bkv = row / d.t, b = bkv / d.hk, kvh = bkv % d.hk;
+                           const double *dRow, T *dk, T *dv, AttentionDims d,
+                           int64_t tileQueries) {
+  extern __shared__ double shared[];
+  double *dTile = shared; // doubles first: the T tiles after them stay aligned
+  T *lseTile = reinterpret_cast<T *>(dTile + tileQueries);
+  T *qTile = lseTile + tileQueries, *doTile = qTile + tileQueries * d.d;
+  const BlockRows rows = blockRows(d.t);
+  const int64_t j = rows.mine, bkv = rows.head, row = bkv * d.t + (rows.active ? j : 0);
+  const int64_t b = bkv / d.hk, kvh = bkv % d.hk;
   double kr[P], vr[P], dkAcc[P], dvAcc[P];
   loadRow<P>(k + row * d.d, d.d, kr);
   loadRow<P>(v + row * d.dv, d.dv, vr);
   for (int r = 0; r < P; ++r)
     dkAcc[r] = dvAcc[r] = 0;
   const int lane = threadIdx.x % kWarp;
-  // Causal: query i sees j iff j <= i + offset.
-  int64_t firstQuery = d.causal ? j - d.offset : 0;
-  if (firstQuery < 0)
-    firstQuery = 0;
-  for (int64_t h = kvh * d.group; h < (kvh + 1) * d.group; ++h)
-    for (int64_t i = firstQuery; i < d.s; ++i) {
-      const int64_t qRowIdx = (b * d.h + h) * d.s + i;
-      const T *qRow = q + qRowIdx * d.d, *doRow = dout + qRowIdx * d.dv;
-      const double p = exp(d.scale * dotRow<P>(kr, qRow, d.d) - double(lse[qRowIdx]));
-      const double ds = p * (dotRow<P>(vr, doRow, d.dv) - dRow[qRowIdx]);
-      for (int r = 0; r < P; ++r) {
-        const int64_t x = lane + int64_t(r) * kWarp;
-        if (x < d.dv)
-          dvAcc[r] += p * double(doRow[x]);
-        if (x < d.d)
-          dkAcc[r] += ds * double(qRow[x]);
+  // Causal: query i sees key j iff j <= i + offset; the block's first key
+  // is seen by the earliest queries.
+  auto firstQueryOf = [&](int64_t key) {
+    const int64_t first = d.causal ? key - d.offset : 0;
+    return first < 0 ? 0 : first;
+  };
+  const int64_t mineFirst = rows.active ? firstQueryOf(j) : d.s;
+  const int64_t blockFirst = firstQueryOf(rows.first);
+  for (int64_t h = kvh * d.group; h < (kvh + 1) * d.group; ++h) {
+    const int64_t headRow = (b * d.h + h) * d.s; // query row 0 of head h
+    for (int64_t i0 = blockFirst; i0 < d.s; i0 += tileQueries) {
+      __syncthreads();
+      stageRows(q + headRow * d.d, i0, tileQueries, d.s, d.d, qTile);
+      stageRows(dout + headRow * d.dv, i0, tileQueries, d.s, d.dv, doTile);
+      stageRows(lse + headRow, i0, tileQueries, d.s, 1, lseTile);
+      stageRows(dRow + headRow, i0, tileQueries, d.s, 1, dTile);
+      __syncthreads();
+      const int64_t stop = min(d.s - i0, tileQueries);
+      for (int64_t ii = mineFirst > i0 ? mineFirst - i0 : 0; ii < stop; ++ii) {
+        const T *qRow = qTile + ii * d.d, *doRow = doTile + ii * d.dv;
+        const double p = exp(d.scale * dotRow<P>(kr, qRow, d.d) - double(lseTile[ii]));
+        const double ds = p * (dotRow<P>(vr, doRow, d.dv) - dTile[ii]);
+        for (int r = 0; r < P; ++r) {
+          const int64_t x = lane + int64_t(r) * kWarp;
+          if (x < d.dv)
+            dvAcc[r] += p * double(doRow[x]);
+          if (x < d.d)
+            dkAcc[r] += ds * double(qRow[x]);
+        }
       }
     }
+  }
+  if (!rows.active)
+    return;
   storeRow<P>(dv + row * d.dv, d.dv, dvAcc, 1.0);
   storeRow<P>(dk + row * d.d, d.d, dkAcc, d.scale);
 }
@@ -201,6 +279,17 @@ template <typename Fn> void dispatchPerLane(const AttentionDims &d, Fn &&fn) {
     fn(std::integral_constant<int, int(kMaxHeadDim / kWarp)>{});
 }
 
+/// Shared memory for one block's tiles; a tile holds as many rows as fit.
+constexpr int64_t kTileBytes = int64_t(32) << 10;
+int64_t tileRows(int64_t bytesPerRow) {
+  return std::clamp<int64_t>(kTileBytes / std::max<int64_t>(bytesPerRow, 1), 1, 64);
+}
+
+/// Blocks of kWarpsPerBlock rows for `heads` heads of `rows` rows each.
+unsigned headBlocks(int64_t heads, int64_t rows) {
+  return unsigned(heads * ((rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
+}
+
 unsigned warpBlocks(int64_t rows) {
   return unsigned(std::max<int64_t>(1, (rows + kWarpsPerBlock - 1) / kWarpsPerBlock));
 }
@@ -209,8 +298,9 @@ Status checkHeadDims(const char *op, const AttentionDims &d) {
   if (d.d > kMaxHeadDim || d.dv > kMaxHeadDim)
     return opError(op, "head dims " + std::to_string(d.d) + "/" + std::to_string(d.dv) +
                            " are over the CUDA kernels' " + std::to_string(kMaxHeadDim));
-  if (d.b * d.h * d.s > int64_t(INT32_MAX) * kWarpsPerBlock ||
-      d.b * d.hk * d.t > int64_t(INT32_MAX) * kWarpsPerBlock)
+  const int64_t queryBlocks = d.b * d.h * ((d.s + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  const int64_t keyBlocks = d.b * d.hk * ((d.t + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  if (queryBlocks > INT32_MAX || keyBlocks > INT32_MAX)
     return opError(op, "too many rows for one launch");
   return Status();
 }
@@ -236,9 +326,11 @@ Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorR
     using T = decltype(tag);
     dispatchPerLane(d, [&](auto perLane) {
       constexpr int P = decltype(perLane)::value;
+      const int64_t tile = tileRows((d.d + d.dv) * int64_t(sizeof(T)));
       if (rows > 0)
-        forwardKernel<T, P><<<warpBlocks(rows), kThreads, 0, stream>>>(
-            q.as<T>(), k.as<T>(), v.as<T>(), o.as<T>(), lse.as<T>(), d);
+        forwardKernel<T, P><<<headBlocks(d.b * d.h, d.s), kThreads,
+                              size_t(tile * (d.d + d.dv)) * sizeof(T), stream>>>(
+            q.as<T>(), k.as<T>(), v.as<T>(), o.as<T>(), lse.as<T>(), d, tile);
     });
   });
 }
@@ -273,16 +365,21 @@ Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<Ten
     using T = decltype(tag);
     dispatchPerLane(d, [&](auto perLane) {
       constexpr int P = decltype(perLane)::value;
+      const int64_t keyTile = tileRows((d.d + d.dv) * int64_t(sizeof(T)));
+      const int64_t queryTile = tileRows((d.d + d.dv + 1) * int64_t(sizeof(T)) + 8);
       if (queryRows > 0) {
         rowDotKernel<T, P><<<warpBlocks(queryRows), kThreads, 0, stream>>>(dout.as<T>(),
                                                                             o.as<T>(), dRow, d);
-        dqKernel<T, P><<<warpBlocks(queryRows), kThreads, 0, stream>>>(
-            dout.as<T>(), q.as<T>(), k.as<T>(), v.as<T>(), lse.as<T>(), dRow, dq.as<T>(), d);
+        dqKernel<T, P><<<headBlocks(d.b * d.h, d.s), kThreads,
+                         size_t(keyTile * (d.d + d.dv)) * sizeof(T), stream>>>(
+            dout.as<T>(), q.as<T>(), k.as<T>(), v.as<T>(), lse.as<T>(), dRow, dq.as<T>(), d,
+            keyTile);
       }
       if (keyRows > 0)
-        dkdvKernel<T, P><<<warpBlocks(keyRows), kThreads, 0, stream>>>(
+        dkdvKernel<T, P><<<headBlocks(d.b * d.hk, d.t), kThreads,
+                           size_t(queryTile) * ((d.d + d.dv + 1) * sizeof(T) + 8), stream>>>(
             dout.as<T>(), q.as<T>(), k.as<T>(), v.as<T>(), lse.as<T>(), dRow, dk.as<T>(),
-            dv.as<T>(), d);
+            dv.as<T>(), d, queryTile);
     });
   });
 }
