@@ -393,24 +393,33 @@ TEST(CudaKernels, ScanGradientWalkMatchesCpuOnTheHost) {
 }
 #endif
 
+/// Attention and its gradient (from the CPU's forward) on both backends.
+template <typename T>
+void expectAttentionTwins(int64_t hd, int64_t hdv, int64_t s, int64_t t, int64_t causal) {
+  Tensor q = randomTensor<T>({2, 4, s, hd}, -1, 1, 60);
+  Tensor k = randomTensor<T>({2, 2, t, hd}, -1, 1, 61);
+  Tensor v = randomTensor<T>({2, 2, t, hdv}, -1, 1, 62);
+  AttrMap attrs;
+  attrs.set("causal", causal);
+  expectTwins("attention", {&q, &k, &v}, {{2, 4, s, hdv}, {2, 4, s}}, attrs, 1e-5);
+  Tensor o(dtypeOf<T>(), {2, 4, s, hdv}), lse(dtypeOf<T>(), {2, 4, s});
+  ASSERT_TRUE(runMulti("attention", {&q, &k, &v}, {&o, &lse}, attrs).ok());
+  Tensor dout = randomTensor<T>({2, 4, s, hdv}, -1, 1, 63);
+  expectTwins("attention_grad", {&dout, &q, &k, &v, &o, &lse},
+              {{2, 4, s, hd}, {2, 2, t, hd}, {2, 2, t, hdv}}, attrs, 1e-5, {0, 1, 2}, 1e-4);
+}
+
 TEST(CudaKernels, AttentionMatchesCpu) {
-  // Head dims (D, Dv) that take 1, 2, 4 and 8 values per lane.
+  // Head dims (D, Dv) that take 1, 2, 4 and 8 values per lane; lengths
+  // within one shared-memory tile and across several (70, 133), and no key.
   for (auto [hd, hdv] : {std::pair<int64_t, int64_t>{16, 8}, {24, 40}, {100, 72}, {200, 256}})
-    for (auto [s, t] : {std::pair<int64_t, int64_t>{23, 23}, {13, 29}, {29, 13}})
-      for (int64_t causal : {1, 0}) {
-        Tensor q = randomTensor<float>({2, 4, s, hd}, -1, 1, 60);
-        Tensor k = randomTensor<float>({2, 2, t, hd}, -1, 1, 61);
-        Tensor v = randomTensor<float>({2, 2, t, hdv}, -1, 1, 62);
-        AttrMap attrs;
-        attrs.set("causal", causal);
-        expectTwins("attention", {&q, &k, &v}, {{2, 4, s, hdv}, {2, 4, s}}, attrs, 1e-5);
-        // The backward from the CPU's forward (o, lse).
-        Tensor o(DType::F32, {2, 4, s, hdv}), lse(DType::F32, {2, 4, s});
-        ASSERT_TRUE(runMulti("attention", {&q, &k, &v}, {&o, &lse}, attrs).ok());
-        Tensor dout = randomTensor<float>({2, 4, s, hdv}, -1, 1, 63);
-        expectTwins("attention_grad", {&dout, &q, &k, &v, &o, &lse},
-                    {{2, 4, s, hd}, {2, 2, t, hd}, {2, 2, t, hdv}}, attrs, 1e-5, {0, 1, 2}, 1e-4);
-      }
+    for (auto [s, t] : {std::pair<int64_t, int64_t>{23, 23}, {13, 29}, {29, 13}, {70, 133},
+                        {133, 70}, {5, 0}})
+      for (int64_t causal : {1, 0})
+        expectAttentionTwins<float>(hd, hdv, s, t, causal);
+  // float64: smaller tiles (8 rows for the widest heads).
+  for (auto [hd, hdv] : {std::pair<int64_t, int64_t>{16, 8}, {200, 256}})
+    expectAttentionTwins<double>(hd, hdv, 70, 133, 1);
 }
 
 TEST(CudaKernels, ComparisonsWhereAndCastMatchCpu) {

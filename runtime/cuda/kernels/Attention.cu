@@ -128,8 +128,9 @@ __global__ void forwardKernel(const T *q, const T *k, const T *v, T *o, T *lse, 
   const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
   for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
     __syncthreads(); // the last tile is read by every warp
-    stageRows(kBase, j0, tileKeys, d.t, d.d, kTile);
-    stageRows(vBase, j0, tileKeys, d.t, d.dv, vTile);
+    const int64_t count = min(tileKeys, blockEnd - j0); // the rows any warp reads
+    stageRows(kBase, j0, count, d.t, d.d, kTile);
+    stageRows(vBase, j0, count, d.t, d.dv, vTile);
     __syncthreads();
     const int64_t stop = min(end - j0, tileKeys);
     for (int64_t jj = 0; jj < stop; ++jj) {
@@ -186,8 +187,9 @@ __global__ void dqKernel(const T *dout, const T *q, const T *k, const T *v, cons
   const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
   for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
     __syncthreads();
-    stageRows(kBase, j0, tileKeys, d.t, d.d, kTile);
-    stageRows(vBase, j0, tileKeys, d.t, d.dv, vTile);
+    const int64_t count = min(tileKeys, blockEnd - j0); // the rows any warp reads
+    stageRows(kBase, j0, count, d.t, d.d, kTile);
+    stageRows(vBase, j0, count, d.t, d.dv, vTile);
     __syncthreads();
     const int64_t stop = min(end - j0, tileKeys);
     for (int64_t jj = 0; jj < stop; ++jj) {
@@ -238,12 +240,13 @@ __global__ void dkdvKernel(const T *dout, const T *q, const T *k, const T *v, co
     const int64_t headRow = (b * d.h + h) * d.s; // query row 0 of head h
     for (int64_t i0 = blockFirst; i0 < d.s; i0 += tileQueries) {
       __syncthreads();
-      stageRows(q + headRow * d.d, i0, tileQueries, d.s, d.d, qTile);
-      stageRows(dout + headRow * d.dv, i0, tileQueries, d.s, d.dv, doTile);
-      stageRows(lse + headRow, i0, tileQueries, d.s, 1, lseTile);
-      stageRows(dRow + headRow, i0, tileQueries, d.s, 1, dTile);
+      const int64_t count = min(tileQueries, d.s - i0);
+      stageRows(q + headRow * d.d, i0, count, d.s, d.d, qTile);
+      stageRows(dout + headRow * d.dv, i0, count, d.s, d.dv, doTile);
+      stageRows(lse + headRow, i0, count, d.s, 1, lseTile);
+      stageRows(dRow + headRow, i0, count, d.s, 1, dTile);
       __syncthreads();
-      const int64_t stop = min(d.s - i0, tileQueries);
+      const int64_t stop = count;
       for (int64_t ii = mineFirst > i0 ? mineFirst - i0 : 0; ii < stop; ++ii) {
         const T *qRow = qTile + ii * d.d, *doRow = doTile + ii * d.dv;
         const double p = exp(d.scale * dotRow<P>(kr, qRow, d.d) - double(lseTile[ii]));
