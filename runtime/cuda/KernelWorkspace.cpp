@@ -50,10 +50,6 @@ WorkspaceLayout scanWorkspace(const cpu::ScanDims &d, DType dtype) {
   return single(uint64_t(d.batch * d.e * d.n) * dtypeSize(dtype));
 }
 
-WorkspaceLayout scanCarryWorkspace(const cpu::ScanDims &d) {
-  return single(uint64_t(d.batch * d.e * d.n) * sizeof(double));
-}
-
 int64_t scanGradChannelSlots(int64_t seq, int64_t truncate) {
   const int64_t chunkLen = scanGradChunkLength(seq, truncate);
   const int64_t chunks = (seq + chunkLen - 1) / chunkLen;
@@ -112,11 +108,6 @@ uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &g
                    cpu::resolveScan(name.c_str(), inputs, 0, {{"output", &outputs[0]}}, d)
                ? scanWorkspace(d, inputs[0].dtype).bytes()
                : 0;
-  }
-  if (op == "selective_scan_carry") {
-    cpu::ScanDims d;
-    return cpu::resolveScanCarry(name.c_str(), inputs, outputs, d) ? scanCarryWorkspace(d).bytes()
-                                                                    : 0;
   }
   if (op == "selective_scan_grad" || op == "selective_scan_state_grad") {
     cpu::ScanGradShape g;

@@ -64,8 +64,6 @@ WorkspaceLayout rmsNormGradWorkspace(int64_t n);
 WorkspaceLayout attentionGradWorkspace(const cpu::AttentionDims &d);
 /// selective_scan / _state: each channel's running state (the tensors' type).
 WorkspaceLayout scanWorkspace(const cpu::ScanDims &d, DType dtype);
-/// selective_scan_carry: each channel's reverse scan, in double.
-WorkspaceLayout scanCarryWorkspace(const cpu::ScanDims &d);
 /// Checkpoint chunk of the scan gradient: ~sqrt(S) steps, so each channel
 /// keeps sqrt(S) checkpoints and recomputes one chunk's states at a time;
 /// truncated to T > 0 (adjoint windows), a multiple of T or the sequence.

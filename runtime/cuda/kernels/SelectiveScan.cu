@@ -3,7 +3,9 @@
 // The CPU twins' operands and checks (cpu/OperandChecks.h). One thread per
 // channel (b, e) walks the sequence, with the state in the tensors' type in
 // the forward and in double in the backward, as the CPU does; channels are
-// independent, so B x E threads run at once. Every per-channel vector (the
+// independent, and a channel's N state elements are spread over up to a
+// warp's lanes (StateLanes: sums over the state go across them), so
+// B x E x N threads run at once. Every per-channel vector (the
 // state, checkpoints, carries) lives in the step's workspace, interleaved
 // across channels (ChannelScratch): any state size N, coalesced accesses,
 // and no per-thread arrays (see ChannelScratch for why that matters).
@@ -17,7 +19,7 @@
 // (adjoint windows) run on the CPU only for now.
 //
 // State passing (selective_scan_carry, _carry_combine): one thread per
-// channel, and per state element.
+// state element.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/OperandChecks.h"
@@ -51,27 +53,67 @@ template <typename V> struct ChannelScratch {
   }
 };
 
+/// The lanes that share one channel: lane `index` of `count` (a power of
+/// two dividing the warp) takes state elements index, index + count, ...;
+/// sums over the state go across them. The host check runs one lane.
+struct StateLanes {
+  int index = 0, count = 1;
+  unsigned mask = 0xffffffffu; // the group's lanes in the warp
+  template <typename V> __host__ __device__ V sum(V v) const {
+#ifdef __CUDA_ARCH__
+    for (int offset = count / 2; offset > 0; offset /= 2)
+      v += __shfl_xor_sync(mask, v, offset);
+#endif
+    return v;
+  }
+};
+
+/// Lanes per channel: the state size rounded up to a power of two, at most
+/// a warp.
+int lanesFor(int64_t n) {
+  int lanes = 1;
+  while (lanes < n && lanes < 32)
+    lanes *= 2;
+  return lanes;
+}
+
+/// Thread t's channel (t / count) and lanes: groups of `count` consecutive
+/// lanes of a warp (blocks and the grid stride are multiples of 32, so a
+/// group never straddles warps and stays together across the loop).
+__device__ inline StateLanes stateLanes(int64_t t, int count) {
+  StateLanes lanes;
+  lanes.index = int(t % count);
+  lanes.count = count;
+  const int first = int(threadIdx.x % 32) & ~(count - 1);
+  lanes.mask = count == 32 ? 0xffffffffu : ((1u << count) - 1u) << first;
+  return lanes;
+}
+
 template <typename T>
 __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm, const T *c, T *y,
-                            ScanDims d, const T *h0, T *hLast, ChannelScratch<T> states) {
-  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride()) {
-    const int64_t b = ch / d.e, e = ch % d.e;
+                            ScanDims d, const T *h0, T *hLast, ChannelScratch<T> states,
+                            int lanesPerChannel) {
+  for (int64_t t = globalIndex(); t < d.batch * d.e * lanesPerChannel; t += globalStride()) {
+    const int64_t ch = t / lanesPerChannel, b = ch / d.e, e = ch % d.e;
+    const StateLanes lanes = stateLanes(t, lanesPerChannel);
     const ChannelRow<T> h = states.row(ch, 0);
-    for (int64_t i = 0; i < d.n; ++i)
+    for (int64_t i = lanes.index; i < d.n; i += lanes.count)
       h[i] = h0 ? h0[ch * d.n + i] : T(0);
     for (int64_t s = 0; s < d.seq; ++s) {
       const int64_t step = b * d.seq + s, x = step * d.e + e;
       const T dt = delta[x], du = dt * u[x];
       T acc = 0;
-      for (int64_t i = 0; i < d.n; ++i) {
+      for (int64_t i = lanes.index; i < d.n; i += lanes.count) {
         const T hi = exp(dt * a[e * d.n + i]) * h[i] + du * bm[step * d.n + i];
         h[i] = hi;
         acc += hi * c[step * d.n + i];
       }
-      y[x] = acc;
+      acc = lanes.sum(acc);
+      if (lanes.index == 0)
+        y[x] = acc;
     }
     if (hLast)
-      for (int64_t i = 0; i < d.n; ++i)
+      for (int64_t i = lanes.index; i < d.n; i += lanes.count)
         hLast[ch * d.n + i] = h[i];
   }
 }
@@ -98,12 +140,14 @@ __host__ __device__ inline void accumulate(double *at, double value) {
 #endif
 }
 
-template <typename T> __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch);
+template <typename T>
+__host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch,
+                                         const StateLanes &lanes);
 
-/// The channels' walks back, one thread each.
-template <typename T> __global__ void scanBackward(ScanGradArgs<T> p) {
-  for (int64_t ch = globalIndex(); ch < p.d.batch * p.d.e; ch += globalStride())
-    backwardChannel(p, ch);
+/// The channels' walks back, `lanesPerChannel` lanes each.
+template <typename T> __global__ void scanBackward(ScanGradArgs<T> p, int lanesPerChannel) {
+  for (int64_t t = globalIndex(); t < p.d.batch * p.d.e * lanesPerChannel; t += globalStride())
+    backwardChannel(p, t / lanesPerChannel, stateLanes(t, lanesPerChannel));
 }
 
 /// The CPU twin's walk (cpu/SelectiveScan.cpp explains the truncated form:
@@ -112,7 +156,8 @@ template <typename T> __global__ void scanBackward(ScanGradArgs<T> p) {
 /// `chunks` checkpoints, one chunk's states (chunkLen + 1), truncated two
 /// windows of T states, and six working rows.
 template <typename T>
-__host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
+__host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch,
+                                         const StateLanes &lanes) {
   const T *dy = p.dy, *u = p.u, *delta = p.delta, *a = p.a, *bm = p.bm, *c = p.c;
   const ScanDims &d = p.d;
   const int64_t chunkLen = p.chunkLen, truncate = p.truncate;
@@ -127,7 +172,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   const ChannelRow<double> h = slot(work), carry = slot(work + 1), gA = slot(work + 2),
                            reach = slot(work + 3), acc = slot(work + 4), prod = slot(work + 5);
   auto windowAt = [&](int64_t k) { return ((b * truncate + k) * d.e + e) * n; };
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = lanes.index; i < n; i += lanes.count) {
     h[i] = p.h0 ? double(p.h0[ch * n + i]) : 0.0;
     carry[i] = p.dhLast && !truncate ? double(p.dhLast[ch * n + i]) : 0.0;
     gA[i] = 0;
@@ -135,18 +180,18 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   }
   for (int64_t k = 0; k < truncate; ++k) {
     const ChannelRow<double> w = slot(nextWindowSlot + k);
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = lanes.index; i < n; i += lanes.count)
       w[i] = p.dhLast ? double(p.dhLast[windowAt(k) + i]) : 0.0;
   }
   auto step = [&](int64_t s, const ChannelRow<double> &in, const ChannelRow<double> &out) {
     const int64_t st = b * d.seq + s, x = st * d.e + e;
     const double dt = double(delta[x]), dut = dt * double(u[x]);
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = lanes.index; i < n; i += lanes.count)
       out[i] = exp(dt * double(a[e * n + i])) * in[i] + dut * double(bm[st * n + i]);
   };
   // W_a from W_f for the block [s0, s0 + len).
   auto advanceWindow = [&](int64_t s0, int64_t len) {
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = lanes.index; i < n; i += lanes.count) {
       acc[i] = 0;
       prod[i] = 1;
     }
@@ -154,7 +199,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
       const int64_t st = b * d.seq + s0 + k;
       const double dt = double(delta[st * d.e + e]), dyv = double(dy[st * d.e + e]);
       const ChannelRow<double> w = slot(windowSlot + k);
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = lanes.index; i < n; i += lanes.count) {
         prod[i] *= exp(dt * double(a[e * n + i]));
         acc[i] += dyv * double(c[st * n + i]) * prod[i];
         w[i] = acc[i];
@@ -162,7 +207,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
     }
     for (int64_t k = len; k < truncate; ++k) {
       const ChannelRow<double> w = slot(windowSlot + k), next = slot(nextWindowSlot + k - len);
-      for (int64_t i = 0; i < n; ++i)
+      for (int64_t i = lanes.index; i < n; i += lanes.count)
         w[i] = acc[i] + prod[i] * next[i];
     }
     const int64_t swap = windowSlot;
@@ -171,7 +216,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   };
   for (int64_t k = 0; k < chunks; ++k) { // checkpoints: the state before each chunk
     const ChannelRow<double> ckpt = slot(k);
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = lanes.index; i < n; i += lanes.count)
       ckpt[i] = h[i];
     for (int64_t s = k * chunkLen; s < ((k + 1) * chunkLen < d.seq ? (k + 1) * chunkLen : d.seq);
          ++s)
@@ -180,7 +225,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
   for (int64_t k = chunks - 1; k >= 0; --k) {
     const int64_t s0 = k * chunkLen, len = chunkLen < d.seq - s0 ? chunkLen : d.seq - s0;
     const ChannelRow<double> ckpt = slot(k), first = slot(histSlot);
-    for (int64_t i = 0; i < n; ++i)
+    for (int64_t i = lanes.index; i < n; i += lanes.count)
       first[i] = ckpt[i];
     for (int64_t j = 0; j < len; ++j)
       step(s0 + j, slot(histSlot + j), slot(histSlot + j + 1));
@@ -188,7 +233,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
     int64_t blockStart = truncate ? (len - 1) / truncate * truncate : 0;
     int64_t blockLen = len - blockStart;
     if (truncate)
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = lanes.index; i < n; i += lanes.count) {
         carry[i] = 0;
         reach[i] = 1;
       }
@@ -201,7 +246,7 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
       const ChannelRow<double> farRow = slot(nextWindowSlot + (far ? reachBack : 0));
       const ChannelRow<double> hNow = slot(histSlot + j + 1), hPrev = slot(histSlot + j);
       double sumGB = 0, sumAGa = 0, out = 0;
-      for (int64_t i = 0; i < n; ++i) {
+      for (int64_t i = lanes.index; i < n; i += lanes.count) {
         const double ai = double(a[e * n + i]), dec = exp(dt * ai);
         const double local = dyv * double(c[st * n + i]) + carry[i];
         const double g = far ? local + reach[i] * farRow[i] : local;
@@ -215,34 +260,39 @@ __host__ __device__ void backwardChannel(const ScanGradArgs<T> &p, int64_t ch) {
         carry[i] = dec * local;
         reach[i] *= dec;
       }
-      p.du[x] = T(dt * sumGB);
-      p.ddelta[x] = T(sumAGa + uv * sumGB);
-      if (p.y)
-        p.y[x] = T(out);
+      sumGB = lanes.sum(sumGB);
+      sumAGa = lanes.sum(sumAGa);
+      out = lanes.sum(out);
+      if (lanes.index == 0) {
+        p.du[x] = T(dt * sumGB);
+        p.ddelta[x] = T(sumAGa + uv * sumGB);
+        if (p.y)
+          p.y[x] = T(out);
+      }
       if (truncate && j == blockStart) { // the block is done: on to the one before
         advanceWindow(s0 + blockStart, blockLen);
         blockStart -= truncate;
         blockLen = truncate;
-        for (int64_t i = 0; i < n; ++i) {
+        for (int64_t i = lanes.index; i < n; i += lanes.count) {
           carry[i] = 0;
           reach[i] = 1;
         }
       }
     }
   }
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = lanes.index; i < n; i += lanes.count)
     accumulate(p.dA + e * n + i, gA[i]);
   if (!p.dh0)
     return;
   if (truncate) { // the window at the first step
     for (int64_t k = 0; k < truncate; ++k) {
       const ChannelRow<double> w = slot(nextWindowSlot + k);
-      for (int64_t i = 0; i < n; ++i)
+      for (int64_t i = lanes.index; i < n; i += lanes.count)
         p.dh0[windowAt(k) + i] = T(w[i]);
     }
     return;
   }
-  for (int64_t i = 0; i < n; ++i) // after the first step the carry is dL/dh0
+  for (int64_t i = lanes.index; i < n; i += lanes.count) // after the first step the carry is dL/dh0
     p.dh0[ch * n + i] = T(carry[i]);
 }
 
@@ -279,11 +329,12 @@ Status scan(const char *op, bool withState, const std::vector<TensorRef> &inputs
     }
     if (d.batch * d.e == 0 || d.seq == 0)
       return;
-    scanForward<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
+    const int lanes = lanesFor(d.n);
+    scanForward<T><<<gridFor(d.batch * d.e * lanes), kThreads, 0, stream>>>(
         inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(), inputs[3].as<T>(),
         inputs[4].as<T>(), y.as<T>(), d, withState ? inputs[5].as<T>() : nullptr,
         withState ? outputs[1].as<T>() : nullptr,
-        ChannelScratch<T>{static_cast<T *>(states), d.batch * d.e, d.n});
+        ChannelScratch<T>{static_cast<T *>(states), d.batch * d.e, d.n}, lanes);
   });
 }
 
@@ -348,42 +399,31 @@ Status scanGrad(const char *op, bool withState, const std::vector<TensorRef> &in
       cudaMemcpyAsync(outputs[5].data, inputs[1].data, inputs[1].bytes(),
                       cudaMemcpyDeviceToDevice, stream);
     if (channels > 0 && d.seq > 0)
-      scanBackward<T><<<gridFor(channels), kThreads, 0, stream>>>(
-          scanGradArgs<T>(plan, inputs, outputs, parts));
+      scanBackward<T><<<gridFor(channels * lanesFor(d.n)), kThreads, 0, stream>>>(
+          scanGradArgs<T>(plan, inputs, outputs, parts), lanesFor(d.n));
     narrow<T><<<gridFor(nA), kThreads, 0, stream>>>(parts[0], outputs[2].as<T>(), nA);
     narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(parts[1], outputs[3].as<T>(), nBC);
     narrow<T><<<gridFor(nBC), kThreads, 0, stream>>>(parts[2], outputs[4].as<T>(), nBC);
   });
 }
 
-template <typename T>
-__device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                             T *decay, ScanDims d, const ChannelRow<double> &acc, int64_t ch);
-
+/// One thread per state element (b, e, i): its reverse scan from zero
+/// over the shard, and the shard's decay, as the CPU twin computes them.
 template <typename T>
 __global__ void carryKernel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                            T *decay, ScanDims d, ChannelScratch<double> accs) {
-  for (int64_t ch = globalIndex(); ch < d.batch * d.e; ch += globalStride())
-    carryChannel(dy, delta, a, c, carry, decay, d, accs.row(ch, 0), ch);
-}
-
-template <typename T>
-__device__ void carryChannel(const T *dy, const T *delta, const T *a, const T *c, T *carry,
-                             T *decay, ScanDims d, const ChannelRow<double> &acc, int64_t ch) {
-  const int64_t b = ch / d.e, e = ch % d.e, n = d.n;
-  for (int64_t i = 0; i < n; ++i)
-    acc[i] = 0;
-  double deltaSum = 0;
-  for (int64_t s = d.seq - 1; s >= 0; --s) {
-    const int64_t st = b * d.seq + s, x = st * d.e + e;
-    const double dt = double(delta[x]), g = double(dy[x]);
-    deltaSum += dt;
-    for (int64_t i = 0; i < n; ++i)
-      acc[i] = exp(dt * double(a[e * n + i])) * (acc[i] + g * double(c[st * n + i]));
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    carry[ch * n + i] = T(acc[i]);
-    decay[ch * n + i] = T(exp(deltaSum * double(a[e * n + i])));
+                            T *decay, ScanDims d) {
+  for (int64_t t = globalIndex(); t < d.batch * d.e * d.n; t += globalStride()) {
+    const int64_t ch = t / d.n, i = t % d.n, b = ch / d.e, e = ch % d.e;
+    const double ai = double(a[e * d.n + i]);
+    double acc = 0, deltaSum = 0;
+    for (int64_t s = d.seq - 1; s >= 0; --s) {
+      const int64_t st = b * d.seq + s, x = st * d.e + e;
+      const double dt = double(delta[x]);
+      deltaSum += dt;
+      acc = exp(dt * ai) * (acc + double(dy[x]) * double(c[st * d.n + i]));
+    }
+    carry[t] = T(acc); // t = (b * E + e) * N + i
+    decay[t] = T(exp(deltaSum * ai));
   }
 }
 
@@ -401,21 +441,18 @@ __global__ void combineKernel(const T *carries, const T *decays, const T *dfinal
 }
 
 Status scanCarry(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                 const AttrMap &, cudaStream_t stream, Workspace workspace) {
+                 const AttrMap &, cudaStream_t stream, Workspace) {
   const char *op = "selective_scan_carry";
   ScanDims d;
   if (Status s = cpu::resolveScanCarry(op, inputs, outputs, d); !s)
     return s;
   const TensorRef &dy = inputs[0], &a = inputs[2];
-  double *accs = nullptr; // each channel's reverse scan
-  if (Status s = carveWorkspace(op, workspace, scanCarryWorkspace(d), &accs); !s)
-    return s;
   return dispatchFloat(op, dy.dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (d.batch * d.e > 0)
-      carryKernel<T><<<gridFor(d.batch * d.e), kThreads, 0, stream>>>(
+    if (d.batch * d.e * d.n > 0)
+      carryKernel<T><<<gridFor(d.batch * d.e * d.n), kThreads, 0, stream>>>(
           dy.as<T>(), inputs[1].as<T>(), a.as<T>(), inputs[3].as<T>(), outputs[0].as<T>(),
-          outputs[1].as<T>(), d, ChannelScratch<double>{accs, d.batch * d.e, d.n});
+          outputs[1].as<T>(), d);
   });
 }
 
@@ -482,7 +519,7 @@ Status scanGradOnHost(const char *op, const std::vector<TensorRef> &inputs,
     const ScanGradArgs<T> args = scanGradArgs<T>(plan, inputs, outputs, parts);
     if (d.seq > 0)
       for (int64_t ch = 0; ch < d.batch * d.e; ++ch)
-        backwardChannel(args, ch);
+        backwardChannel(args, ch, StateLanes{}); // one lane: the walk in order
     if (std::any_of(workspace.begin() + long(planned), workspace.end(),
                     [](double v) { return v != 12345.0; }))
       return opError(op, "the walk wrote past its planned workspace");
