@@ -345,20 +345,25 @@ template <typename T> struct ScanCases {
 };
 
 TEST(CudaKernels, SelectiveScanMatchesCpu) {
-  const ScanCases<float> scan(2, 37, 19, 16, 50);
-  expectTwins("selective_scan", {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c}, {scan.x},
-              AttrMap(), 1e-5);
-  expectTwins("selective_scan_state", {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c, &scan.h0},
-              {scan.x, scan.state}, AttrMap(), 1e-5);
-  // dA, dB, dC sum over channels and time: reduction tolerance.
-  for (const auto &g : scan.gradients())
-    expectTwins(g.op, g.inputs, g.outputs, g.attrs, 1e-5, {2, 3, 4});
-  expectTwins("selective_scan_carry", {&scan.dy, &scan.delta, &scan.a, &scan.c},
-              {scan.state, scan.state}, AttrMap(), 1e-5);
-  Tensor carries = randomTensor<float>({3 * 2, 19, 16}, -1, 1, 58);
-  Tensor decays = randomTensor<float>({3 * 2, 19, 16}, 0, 1, 59);
-  expectTwins("selective_scan_carry_combine", {&carries, &decays, &scan.dfinal},
-              {{3 * 2, 19, 16}, scan.state}, AttrMap(), 1e-5);
+  // State sizes spread over 16 lanes (one value each), 8 lanes with idle
+  // ones (5), and a whole warp with two values on some lanes (33).
+  for (int64_t n : {16, 5, 33}) {
+    const ScanCases<float> scan(2, 37, 19, n, 50);
+    expectTwins("selective_scan", {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c}, {scan.x},
+                AttrMap(), 1e-5);
+    expectTwins("selective_scan_state",
+                {&scan.u, &scan.delta, &scan.a, &scan.b, &scan.c, &scan.h0},
+                {scan.x, scan.state}, AttrMap(), 1e-5);
+    // dA, dB, dC sum over channels and time: reduction tolerance.
+    for (const auto &g : scan.gradients())
+      expectTwins(g.op, g.inputs, g.outputs, g.attrs, 1e-5, {2, 3, 4});
+    expectTwins("selective_scan_carry", {&scan.dy, &scan.delta, &scan.a, &scan.c},
+                {scan.state, scan.state}, AttrMap(), 1e-5);
+    Tensor carries = randomTensor<float>({3 * 2, 19, n}, -1, 1, 58);
+    Tensor decays = randomTensor<float>({3 * 2, 19, n}, 0, 1, 59);
+    expectTwins("selective_scan_carry_combine", {&carries, &decays, &scan.dfinal},
+                {{3 * 2, 19, n}, scan.state}, AttrMap(), 1e-5);
+  }
 }
 
 #if LONGCTX_HAVE_CUDA

@@ -1,14 +1,14 @@
 //===- SelectiveScan.cu - Mamba's selective scan and its gradient on CUDA --===//
 //
-// The CPU twins' operands and checks (cpu/OperandChecks.h). One thread per
-// channel (b, e) walks the sequence, with the state in the tensors' type in
-// the forward and in double in the backward, as the CPU does; channels are
+// The CPU twins' operands and checks (cpu/OperandChecks.h). Each channel
+// (b, e) walks the sequence, with the state in the tensors' type in the
+// forward and in double in the backward, as the CPU does; channels are
 // independent, and a channel's N state elements are spread over up to a
 // warp's lanes (StateLanes: sums over the state go across them), so
-// B x E x N threads run at once. Every per-channel vector (the
-// state, checkpoints, carries) lives in the step's workspace, interleaved
-// across channels (ChannelScratch): any state size N, coalesced accesses,
-// and no per-thread arrays (see ChannelScratch for why that matters).
+// B x E x N threads run at once. Every per-channel vector (the state,
+// checkpoints, windows) lives in the step's workspace (ChannelScratch):
+// any state size N, coalesced accesses, and no per-thread arrays (see
+// ChannelScratch for why that matters).
 //
 // The gradient walks backwards and needs the states in reverse: each
 // channel keeps the state at the start of every chunk of ~sqrt(S) steps
@@ -16,7 +16,8 @@
 // its scratch is O(sqrt(S) N) per channel (in the step's planned
 // workspace). dB and dC (summed over channels) and dA (over batch and time)
 // are accumulated with double atomics, then converted. Truncated backwards
-// (adjoint windows) run on the CPU only for now.
+// (adjoint windows) walk blocks of T steps as the CPU does, with two
+// windows of T states per channel in the workspace.
 //
 // State passing (selective_scan_carry, _carry_combine): one thread per
 // state element.
@@ -35,21 +36,21 @@ namespace {
 
 using cpu::ScanDims;
 
-/// Scratch of many channels, interleaved: element i of slot s of channel ch
-/// lies at ((s * n + i) * channels + ch), so neighbouring threads (channels)
-/// touch neighbouring words. No thread keeps an array of its own: the GPU
-/// reserves local memory for every resident thread at the largest frame any
-/// kernel has (kilobytes per thread would be gigabytes outside the plan).
+/// Scratch of many channels: row `slot` of channel ch (N values) lies at
+/// ((slot * channels + ch) * n), so the lanes sharing a channel touch
+/// neighbouring words, and so do the channels of a warp. No thread keeps
+/// an array of its own: the GPU reserves local memory for every resident
+/// thread at the largest frame any kernel has (kilobytes per thread would
+/// be gigabytes outside the plan).
 template <typename V> struct ChannelRow {
   V *at;
-  int64_t stride;
-  __host__ __device__ V &operator[](int64_t i) const { return at[i * stride]; }
+  __host__ __device__ V &operator[](int64_t i) const { return at[i]; }
 };
 template <typename V> struct ChannelScratch {
   V *base;
   int64_t channels, n;
   __host__ __device__ ChannelRow<V> row(int64_t ch, int64_t slot) const {
-    return {base + slot * n * channels + ch, channels};
+    return {base + (slot * channels + ch) * n};
   }
 };
 
@@ -80,6 +81,7 @@ int lanesFor(int64_t n) {
 /// Thread t's channel (t / count) and lanes: groups of `count` consecutive
 /// lanes of a warp (blocks and the grid stride are multiples of 32, so a
 /// group never straddles warps and stays together across the loop).
+static_assert(kThreads % 32 == 0, "lane groups rely on whole warps per block");
 __device__ inline StateLanes stateLanes(int64_t t, int count) {
   StateLanes lanes;
   lanes.index = int(t % count);
