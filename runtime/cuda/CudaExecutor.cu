@@ -252,8 +252,10 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
       bound.inputs.push_back(st.refs[size_t(id)]);
     for (int64_t id : step.outputs)
       bound.outputs.push_back(st.refs[size_t(id)]);
-    if (step.workspace >= 0)
-      bound.workspace = {st.refs[size_t(step.workspace)].data, st.refs[size_t(step.workspace)].bytes()};
+    if (step.workspace >= 0) {
+      const TensorRef &scratch = st.refs[size_t(step.workspace)];
+      bound.workspace = {scratch.data, scratch.bytes()};
+    }
     if (step.op == "fused_elementwise") {
       const DeviceKernel *k = fusedKernel(step);
       auto it = loaded.find(k->name);

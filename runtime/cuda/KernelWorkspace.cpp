@@ -7,7 +7,8 @@ namespace longctx {
 namespace cuda {
 
 size_t WorkspaceLayout::add(uint64_t bytes) {
-  const uint64_t at = (bytes_ + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
+  const uint64_t at =
+      (bytes_ + kWorkspaceAlignment - 1) / kWorkspaceAlignment * kWorkspaceAlignment;
   offsets_.push_back(at);
   sizes_.push_back(bytes);
   bytes_ = at + bytes;

@@ -258,8 +258,9 @@ TEST(CudaKernels, GatherAndScatterAddMatchCpu) {
   ASSERT_TRUE(i.allocate(bad.bytes()).ok());
   ASSERT_TRUE(i.upload(bad.ref().data, bad.bytes()).ok());
   ASSERT_TRUE(o.allocate(2 * 16 * sizeof(float)).ok());
-  Status st = runWithWorkspace("gather", {{DType::F32, {50, 16}, d.data()}, {DType::I64, {2}, i.data()}},
-                            {{DType::F32, {2, 16}, o.data()}}, attrs);
+  Status st = runWithWorkspace("gather",
+                               {{DType::F32, {50, 16}, d.data()}, {DType::I64, {2}, i.data()}},
+                               {{DType::F32, {2, 16}, o.data()}}, attrs);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("index 50 out of range for a dim of size 50"), std::string::npos)
       << st.message();
