@@ -251,9 +251,9 @@ Result<Manifest> parseManifest(const std::string &text, uint64_t dataBytes) {
           return st;
         if (m.tensors[size_t(step.workspace)].kind != TensorKind::Workspace)
           return Status::error(where + ": its workspace '" +
-                               m.tensors[size_t(step.workspace)].name + "' is a " +
-                               tensorKindName(m.tensors[size_t(step.workspace)].kind) +
-                               " tensor, not a workspace");
+                               m.tensors[size_t(step.workspace)].name +
+                               "' is not a workspace tensor (kind " +
+                               tensorKindName(m.tensors[size_t(step.workspace)].kind) + ")");
       }
       m.schedule.push_back(std::move(step));
     }

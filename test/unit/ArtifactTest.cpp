@@ -196,7 +196,7 @@ TEST(Artifact, WorkspacesRoundTripAndAreChecked) {
   };
   Manifest m = workspaceManifest();
   m.schedule[0].workspace = 2;
-  refused(m, "its workspace 'y' is a output tensor, not a workspace");
+  refused(m, "its workspace 'y' is not a workspace tensor (kind output)");
   m = workspaceManifest();
   m.schedule[0].workspace = 9;
   refused(m, "tensor id 9 out of range");
