@@ -98,6 +98,26 @@ __global__ void scanForward(const T *u, const T *delta, const T *a, const T *bm,
   for (int64_t t = globalIndex(); t < d.batch * d.e * lanesPerChannel; t += globalStride()) {
     const int64_t ch = t / lanesPerChannel, b = ch / d.e, e = ch % d.e;
     const StateLanes lanes = stateLanes(t, lanesPerChannel);
+    if (d.n <= lanes.count) { // one value per lane: the state stays in a register
+      const int64_t i = lanes.index;
+      const bool mine = i < d.n;
+      T h = mine && h0 ? h0[ch * d.n + i] : T(0);
+      for (int64_t s = 0; s < d.seq; ++s) {
+        const int64_t step = b * d.seq + s, x = step * d.e + e;
+        const T dt = delta[x], du = dt * u[x];
+        T acc = 0;
+        if (mine) {
+          h = exp(dt * a[e * d.n + i]) * h + du * bm[step * d.n + i];
+          acc = h * c[step * d.n + i];
+        }
+        acc = lanes.sum(acc);
+        if (lanes.index == 0)
+          y[x] = acc;
+      }
+      if (hLast && mine)
+        hLast[ch * d.n + i] = h;
+      continue;
+    }
     const ChannelRow<T> h = states.row(ch, 0);
     for (int64_t i = lanes.index; i < d.n; i += lanes.count)
       h[i] = h0 ? h0[ch * d.n + i] : T(0);
