@@ -93,16 +93,18 @@ Status fusedElementwiseKernel(const std::vector<TensorRef> &inputs,
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t first = t * kTileElements, len = std::min(kTileElements, n - first);
+      // A tile is a run of `len` elements; a chain over scalars stays rank 0.
+      const Shape tile = out.rank() == 0 ? Shape{} : Shape{len};
       for (size_t i = 0; i < inputs.size(); ++i)
         values[i] = inputs[i].rank() == 0
                         ? inputs[i]
-                        : TensorRef{inputs[i].dtype, {len},
+                        : TensorRef{inputs[i].dtype, tile,
                                     static_cast<uint8_t *>(inputs[i].data) + first * element};
       for (size_t k = 0; k < program.size(); ++k) {
         void *target = k + 1 == program.size()
                            ? static_cast<uint8_t *>(out.data) + first * element
                            : scratch[k].data();
-        TensorRef result{out.dtype, {len}, target};
+        TensorRef result{out.dtype, tile, target};
         operands.clear();
         for (size_t index : program[k].operands)
           operands.push_back(values[index]);

@@ -28,7 +28,7 @@ const Loaded &loaded() {
   std::call_once(once, [] {
     void *lib = nullptr;
     std::string tried;
-    for (const char *name : {"libcublas.so.13", "libcublas.so"}) {
+    for (const char *name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
       lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (lib)
         break;
@@ -79,8 +79,11 @@ Result<Cublas> cublasFor(const char *op, cudaStream_t stream, const DeviceWorksp
       handle = nullptr;
       return Status::error(std::string(op) + ": cublasCreate failed (no GPU, or out of memory)");
     }
-    if (Status s = cublasStatus(op, l.api.setStream(handle, stream)); !s)
+    if (Status s = cublasStatus(op, l.api.setStream(handle, stream)); !s) {
+      l.api.destroy(handle); // not to be reused unbound
+      handles().erase(stream);
       return s;
+    }
   }
   if (Status s = cublasStatus(op, l.api.setWorkspace(handle, workspace.data, needed)); !s)
     return s;

@@ -2,6 +2,7 @@
 #include "runtime/cuda/CudaDevice.h"
 
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include <cstdint>
 #include <string>
@@ -29,15 +30,25 @@ CudaDevices probeCudaDevices() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    result.whyNone = err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice
+    cudaGetLastError(); // not a later launch's error
+    // No driver library at all reads the same as one too old for this runtime.
+    void *driver = err == cudaErrorInsufficientDriver ? dlopen("libcuda.so.1", RTLD_LAZY) : nullptr;
+    if (driver)
+      dlclose(driver);
+    result.whyNone = driver ? "the NVIDIA driver is older than this CUDA " +
+                                  std::to_string(CUDART_VERSION / 1000) +
+                                  " runtime needs: update the driver"
+                     : err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice
                          ? "no CUDA device or driver on this machine"
                          : std::string("CUDA is unavailable: ") + cudaGetErrorString(err);
     return result;
   }
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess)
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) {
+      cudaGetLastError();
       continue;
+    }
     result.names.push_back(std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
                            std::to_string(prop.minor) + ", " +
                            std::to_string(prop.totalGlobalMem >> 30) + " GiB)");

@@ -146,7 +146,7 @@ struct CudaExecutor::State {
                     "launch of " + desc.attrs.getString("cuda_kernel"));
     } else {
       DeviceWorkspace workspace = step.workspace;
-      if (capturing && recordOf[i] >= 0) // the check is read after the step
+      if (recordOf[i] >= 0 && (capturing || step.kernel->recordsAlways))
         workspace.record = static_cast<char *>(records) + recordOf[i] * kCheckRecordBytes;
       s = step.kernel->fn(step.inputs, step.outputs, desc.attrs, stream, workspace);
     }
@@ -301,15 +301,18 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
     st.steps.push_back(std::move(bound));
   }
 
-  // Graph mode: a record for each step that checks data on the device.
-  if (st.graph) {
-    for (const StepDesc &step : m.schedule)
-      st.recordOf.push_back(cudaKernelChecksData(step.op) ? st.recordCount++ : -1);
+  // A record for each step that checks data on the device, for the checks
+  // read after the step (captured steps; kernels that always defer them).
+  for (const State::Step &step : st.steps) {
+    const bool defers = step.kernel && step.kernel->checkRecord &&
+                        (st.graph || step.kernel->recordsAlways);
+    st.recordOf.push_back(defers ? st.recordCount++ : -1);
+  }
+  if (st.recordCount > 0)
     if (Status s = allocate(&st.records, uint64_t(st.recordCount) * kCheckRecordBytes,
                             "check records");
         !s)
       return s;
-  }
 
   // Streams: the schedule's (made above), one per worker of the widest group.
   size_t widest = 0;
@@ -376,10 +379,10 @@ Status CudaExecutor::run() {
   }
   if (!st.graphExec)
     ++st.eagerRuns;
-  // The data checks of a replayed graph, in step order (the step could not
-  // stop at the failing kernel: later steps, optimizer updates included,
-  // ran on the rows it skipped).
-  if (replay && st.graphExec && st.recordCount > 0) {
+  // The checks left for after the step, in step order: every one after a
+  // replay, those of kernels that always defer after an eager run. The step
+  // ran to its end: later steps ran without what the failing one skipped.
+  if (st.recordCount > 0) {
     std::vector<unsigned char> records(uint64_t(st.recordCount) * kCheckRecordBytes);
     if (Status c = cudaCheck(cudaMemcpy(records.data(), st.records, records.size(),
                                         cudaMemcpyDeviceToHost),
@@ -387,7 +390,7 @@ Status CudaExecutor::run() {
         !c)
       return c;
     for (size_t i = 0; i < st.recordOf.size(); ++i) {
-      if (st.recordOf[i] < 0)
+      if (st.recordOf[i] < 0 || !(replay || st.steps[i].kernel->recordsAlways))
         continue;
       const StepDesc &desc = m.schedule[i];
       if (Status c = cudaCheckRecord(desc.op, records.data() + st.recordOf[i] * kCheckRecordBytes,
@@ -395,8 +398,7 @@ Status CudaExecutor::run() {
           !c)
         return Status::error("step " + std::to_string(i) + " (" + desc.op + " from '" +
                              desc.location + "'): " + c.message() +
-                             " (found after the captured step ran to its end: its updates ran "
-                             "without the rows it skipped)");
+                             " (checked after the step ran to its end)");
     }
   }
   size_t freeBytes = 0, totalBytes = 0;
@@ -421,6 +423,12 @@ Status CudaExecutor::enqueueSteps() {
     ++launches;
     return s;
   };
+  if (st.recordCount > 0) // the checks left for after the step start clear
+    if (Status s = cudaCheck(cudaMemsetAsync(st.records, 0,
+                                             uint64_t(st.recordCount) * kCheckRecordBytes, st.main),
+                             "clearing the step's checks");
+        !s)
+      return s;
   auto group = st.groups.begin();
   for (size_t i = 0; i < st.steps.size();) {
     if (group != st.groups.end() && group->begin == i) {
@@ -463,14 +471,7 @@ Status CudaExecutor::runGraph() {
         !s)
       return s;
     st.capturing = true;
-    Status s = st.recordCount > 0
-                   ? cudaCheck(cudaMemsetAsync(st.records, 0,
-                                               uint64_t(st.recordCount) * kCheckRecordBytes,
-                                               st.main),
-                               "clearing the step's checks")
-                   : Status();
-    if (s)
-      s = enqueueSteps();
+    Status s = enqueueSteps();
     st.capturing = false;
     cudaGraph_t graph = nullptr;
     const cudaError_t ended = cudaStreamEndCapture(st.main, &graph);

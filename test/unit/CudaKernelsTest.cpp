@@ -509,5 +509,36 @@ TEST(CudaKernels, OptimizersMatchCpu) {
   expectTwins("sgd_update", {&p, &m, &g, &lr, &scale}, {{n}, {n}}, sgd, 1e-5);
 }
 
+// A step below 1 is refused as on the CPU: read back when the kernel runs
+// alone, and from its record when an executor defers the check.
+TEST(CudaKernels, AdamWRefusesAStepBelowOne) {
+  if (std::string why = noDevice(); !why.empty())
+    GTEST_SKIP() << "no CUDA device: " << why;
+  std::vector<DeviceBuffer> buffers(8);
+  for (DeviceBuffer &b : buffers)
+    ASSERT_TRUE(b.allocate(4 * sizeof(float)).ok());
+  const int64_t zero = 0;
+  ASSERT_TRUE(buffers[5].upload(&zero, sizeof zero).ok());
+  const float one = 1;
+  ASSERT_TRUE(buffers[4].upload(&one, sizeof one).ok());
+  ASSERT_TRUE(buffers[6].upload(&one, sizeof one).ok());
+  const DType f = DType::F32;
+  std::vector<TensorRef> in = {{f, {4}, buffers[0].data()}, {f, {4}, buffers[1].data()},
+                               {f, {4}, buffers[2].data()}, {f, {4}, buffers[3].data()},
+                               {f, {}, buffers[4].data()},  {DType::I64, {}, buffers[5].data()},
+                               {f, {}, buffers[6].data()}};
+  std::vector<TensorRef> out = {in[0], in[1], in[2]};
+  Status s = runCudaKernel("adamw_update", in, out, AttrMap());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("step must be >= 1, got 0"), std::string::npos) << s.message();
+  ASSERT_TRUE(cudaKernelChecksData("adamw_update"));
+  DeviceWorkspace deferred{nullptr, 0, buffers[7].data()};
+  ASSERT_TRUE(runCudaKernel("adamw_update", in, out, AttrMap(), nullptr, deferred).ok());
+  unsigned char record[kCheckRecordBytes] = {};
+  ASSERT_TRUE(buffers[7].download(record, sizeof record).ok());
+  s = cudaCheckRecord("adamw_update", record, in, out, AttrMap());
+  EXPECT_NE(s.message().find("step must be >= 1, got 0"), std::string::npos) << s.message();
+}
+
 } // namespace
 } // namespace longctx

@@ -1,6 +1,8 @@
 //===- FusedElementwiseTest.cpp - the fused_elementwise CPU kernel --------===//
 #include "KernelTestUtil.h"
 
+#include <cmath>
+
 namespace longctx {
 namespace {
 
@@ -27,6 +29,14 @@ TEST(FusedElementwise, EqualsTheOpsOneByOne) {
   runOk("fused_elementwise", {&x, &dy, &half}, got, program("sigmoid 0;mul 0 3;mul 4 1;mul 5 2;"));
   for (int64_t i = 0; i < n; ++i)
     ASSERT_EQ(got.as<float>()[i], want.as<float>()[i]) << i;
+}
+
+// lc-fuse-elementwise fuses chains over scalars too (a loss scale, say).
+TEST(FusedElementwise, RunsAChainOverScalars) {
+  Tensor x = tensor<double>({}, {0.5}), y = tensor<double>({}, {-3});
+  Tensor got(DType::F64, {});
+  runOk("fused_elementwise", {&x, &y}, got, program("mul 0 1;exp 2;"));
+  EXPECT_EQ(got.as<double>()[0], std::exp(-1.5));
 }
 
 TEST(FusedElementwise, RejectsBadPrograms) {

@@ -28,6 +28,9 @@ struct CudaKernelEntry {
   const char *name;
   CudaKernelFn fn;
   CheckRecordFn checkRecord = nullptr;
+  /// The executor gives it a record on every run, not only when capturing:
+  /// its check is cheap to defer and costly to wait for (one per parameter).
+  bool recordsAlways = false;
 };
 using CudaKernelTable = std::vector<CudaKernelEntry>;
 

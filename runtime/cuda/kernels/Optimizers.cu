@@ -8,6 +8,8 @@
 #include "runtime/cuda/kernels/CudaKernelFamilies.h"
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 
+#include <cstring>
+
 namespace longctx {
 namespace cuda {
 namespace {
@@ -23,11 +25,24 @@ struct AdamW {
   double beta1, beta2, eps, wd;
 };
 
+/// What adamw_update leaves for the executor to check after the step: a
+/// step below 1, which the CPU refuses (the kernel then updates nothing).
+struct StepCheck {
+  unsigned int bad;
+  double step;
+};
+
 template <typename T>
 __global__ void adamwKernel(const T *p, const T *m, const T *v, const T *g, T *po, T *mo, T *vo,
-                            int64_t n, Scalar lr, Scalar step, Scalar scale, AdamW c) {
+                            int64_t n, Scalar lr, Scalar step, Scalar scale, AdamW c,
+                            StepCheck *check) {
   const double lrv = readScalar(lr.data, lr.dtype), stepv = readScalar(step.data, step.dtype),
                scalev = readScalar(scale.data, scale.dtype);
+  if (!(stepv >= 1)) { // the bias corrections would divide by zero
+    if (check && globalIndex() == 0)
+      *check = StepCheck{1u, stepv};
+    return;
+  }
   const double decay = 1 - lrv * c.wd;
   const double stepSize = lrv / (1 - pow(c.beta1, stepv));
   const double invBc2Sqrt = 1 / sqrt(1 - pow(c.beta2, stepv));
@@ -102,8 +117,25 @@ Status checkUpdate(const char *op, const std::vector<TensorRef> &inputs,
   return Status();
 }
 
+Status badStepError(const char *op, double step) {
+  return opError(op, "step must be >= 1, got " + std::to_string(step));
+}
+
+/// A rank-0 f32/f64/i64/i32 device tensor read on the host (waits).
+Result<double> scalarOnHost(const char *op, const TensorRef &t) {
+  unsigned char bytes[8] = {};
+  if (cudaMemcpy(bytes, t.data, dtypeSize(t.dtype), cudaMemcpyDeviceToHost) != cudaSuccess)
+    return launchStatus(op);
+  switch (t.dtype) {
+  case DType::F32: return double(*reinterpret_cast<float *>(bytes));
+  case DType::F64: return *reinterpret_cast<double *>(bytes);
+  case DType::I64: return double(*reinterpret_cast<int64_t *>(bytes));
+  default: return double(*reinterpret_cast<int32_t *>(bytes));
+  }
+}
+
 Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
-                   const AttrMap &attrs, cudaStream_t stream, Workspace) {
+                   const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "adamw_update";
   std::vector<Scalar> s;
   if (Status st = checkUpdate(op, inputs, outputs, 4, {{"lr", true}, {"step", false},
@@ -116,6 +148,18 @@ Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<Tenso
     return opError(op, "beta1 and beta2 must be in [0, 1)");
   if (!(c.eps >= 0) || !(c.wd >= 0))
     return opError(op, "epsilon and weight_decay must be >= 0");
+  // The step lives on the device: the executor gives a record the kernel
+  // fills and reads it after the step (no wait per parameter); without one
+  // the step is read here.
+  static_assert(sizeof(StepCheck) <= kCheckRecordBytes, "a record holds the check");
+  auto *check = static_cast<StepCheck *>(workspace.record);
+  if (!check) {
+    Result<double> step = scalarOnHost(op, inputs[5]);
+    if (!step)
+      return step.status();
+    if (!(*step >= 1))
+      return badStepError(op, *step);
+  }
   const int64_t n = inputs[0].numElements();
   if (n == 0)
     return Status();
@@ -123,7 +167,8 @@ Status adamwUpdate(const std::vector<TensorRef> &inputs, const std::vector<Tenso
     using T = decltype(tag);
     adamwKernel<T><<<gridFor(n), kThreads, 0, stream>>>(
         inputs[0].as<T>(), inputs[1].as<T>(), inputs[2].as<T>(), inputs[3].as<T>(),
-        outputs[0].as<T>(), outputs[1].as<T>(), outputs[2].as<T>(), n, s[0], s[1], s[2], c);
+        outputs[0].as<T>(), outputs[1].as<T>(), outputs[2].as<T>(), n, s[0], s[1], s[2], c,
+        check);
   });
 }
 
@@ -150,10 +195,17 @@ Status sgdUpdate(const std::vector<TensorRef> &inputs, const std::vector<TensorR
   });
 }
 
+Status stepRecord(const char *op, const void *record, const std::vector<TensorRef> &,
+                  const std::vector<TensorRef> &, const AttrMap &) {
+  StepCheck check;
+  std::memcpy(&check, record, sizeof check);
+  return check.bad ? badStepError(op, check.step) : Status();
+}
+
 } // namespace
 
 void addOptimizerKernels(CudaKernelTable &table) {
-  table.push_back({"adamw_update", adamwUpdate});
+  table.push_back({"adamw_update", adamwUpdate, stepRecord, /*recordsAlways=*/true});
   table.push_back({"sgd_update", sgdUpdate});
 }
 
