@@ -165,6 +165,14 @@ Status sliceScatter(const std::vector<TensorRef> &inputs, const std::vector<Tens
   return stridedMove<true>(op, src, o, src.shape, region.strides, region.base, stream);
 }
 
+/// `rows` rows of `width` bytes, `srcPitch` apart, to rows `dstPitch` apart:
+/// for pitches past what cudaMemcpy2D takes (2 GiB).
+__global__ void copyBand(char *dst, int64_t dstPitch, const char *src, int64_t srcPitch,
+                         int64_t width, int64_t rows) {
+  for (int64_t e = globalIndex(); e < rows * width; e += globalStride())
+    dst[(e / width) * dstPitch + e % width] = src[(e / width) * srcPitch + e % width];
+}
+
 /// Each input fills its band of every output row: one 2-D copy per input.
 Status concat(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
               const AttrMap &attrs, cudaStream_t stream, Workspace) {
@@ -180,15 +188,27 @@ Status concat(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
   const int64_t axis = attrs.getInt("axis", 0);
   const size_t outRow = size_t(o.shape[size_t(axis)] * inner);
   size_t column = 0;
+  constexpr size_t kMaxPitch = size_t(1) << 31; // cudaMemcpy2D's (memPitch)
   for (const TensorRef &x : inputs) {
     const size_t bytes = size_t(x.shape[size_t(axis)] * inner);
-    if (bytes && cudaMemcpy2DAsync(static_cast<char *>(o.data) + column, outRow, x.data, bytes,
-                                   bytes, size_t(outer), cudaMemcpyDeviceToDevice,
-                                   stream) != cudaSuccess)
-      return launchStatus(op);
+    char *dst = static_cast<char *>(o.data) + column;
     column += bytes;
+    if (bytes == 0)
+      continue;
+    cudaError_t err = cudaSuccess;
+    if (outer == 1)
+      err = cudaMemcpyAsync(dst, x.data, bytes, cudaMemcpyDeviceToDevice, stream);
+    else if (outRow < kMaxPitch)
+      err = cudaMemcpy2DAsync(dst, outRow, x.data, bytes, bytes, size_t(outer),
+                              cudaMemcpyDeviceToDevice, stream);
+    else
+      copyBand<<<gridFor(outer * int64_t(bytes)), kThreads, 0, stream>>>(
+          dst, int64_t(outRow), static_cast<const char *>(x.data), int64_t(bytes),
+          int64_t(bytes), outer);
+    if (err != cudaSuccess)
+      return launchStatus(op);
   }
-  return Status();
+  return launchStatus(op);
 }
 
 void addLayoutKernels(CudaKernelTable &table) {

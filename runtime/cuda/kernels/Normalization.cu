@@ -9,6 +9,8 @@
 #include "runtime/cuda/kernels/CudaKernelUtil.cuh"
 #include "runtime/cpu/OperandChecks.h"
 
+#include <algorithm>
+
 namespace longctx {
 namespace cuda {
 namespace {
@@ -22,35 +24,42 @@ __device__ double rowInvRms(const T *x, int64_t n, double epsilon) {
   return 1.0 / sqrt(blockSum(sq) / double(n) + epsilon);
 }
 
+/// Rows of `n` values, a block per row (and per gridDim.x rows after).
 template <typename T>
-__global__ void rmsNormRows(const T *x, const T *scale, T *y, int64_t n, double epsilon) {
-  const int64_t row = blockIdx.x;
-  const T *xr = x + row * n;
-  T *yr = y + row * n;
-  const T inv = T(rowInvRms(xr, n, epsilon));
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-    yr[i] = xr[i] * inv * scale[i];
+__global__ void rmsNormRows(const T *x, const T *scale, T *y, int64_t rows, int64_t n,
+                            double epsilon) {
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T *xr = x + row * n;
+    T *yr = y + row * n;
+    const T inv = T(rowInvRms(xr, n, epsilon));
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      yr[i] = xr[i] * inv * scale[i];
+  }
 }
 
 template <typename T>
 __global__ void rmsNormGradRows(const T *dy, const T *x, const T *scale, T *dx,
-                                double *dscale, int64_t n, double epsilon) {
-  const int64_t row = blockIdx.x;
-  const T *xr = x + row * n, *dyr = dy + row * n;
-  T *dxr = dx + row * n;
-  const double inv = rowInvRms(xr, n, epsilon);
-  double dot = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double xhat = double(xr[i]) * inv;
-    dot += double(dyr[i]) * double(scale[i]) * xhat;
-    atomicAdd(dscale + i, double(dyr[i]) * xhat);
-  }
-  const double meanDot = blockSum(dot) / double(n);
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double xhat = double(xr[i]) * inv;
-    dxr[i] = T(inv * (double(dyr[i]) * double(scale[i]) - xhat * meanDot));
+                                double *dscale, int64_t rows, int64_t n, double epsilon) {
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T *xr = x + row * n, *dyr = dy + row * n;
+    T *dxr = dx + row * n;
+    const double inv = rowInvRms(xr, n, epsilon);
+    double dot = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const double xhat = double(xr[i]) * inv;
+      dot += double(dyr[i]) * double(scale[i]) * xhat;
+      atomicAdd(dscale + i, double(dyr[i]) * xhat);
+    }
+    const double meanDot = blockSum(dot) / double(n);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const double xhat = double(xr[i]) * inv;
+      dxr[i] = T(inv * (double(dyr[i]) * double(scale[i]) - xhat * meanDot));
+    }
   }
 }
+
+/// Blocks for a block-per-row kernel (capped; the rows loop covers the rest).
+unsigned rowGrid(int64_t rows) { return unsigned(std::min<int64_t>(rows, 65535 * 8)); }
 
 template <typename T> __global__ void castFromDouble(const double *in, T *out, int64_t n) {
   for (int64_t i = globalIndex(); i < n; i += globalStride())
@@ -78,8 +87,8 @@ Status rmsNorm(const std::vector<TensorRef> &inputs, const std::vector<TensorRef
   const double epsilon = attrs.getFloat("epsilon", 1e-5);
   return dispatchFloat(op, inputs[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    rmsNormRows<T><<<unsigned(rows), kThreads, 0, stream>>>(inputs[0].as<T>(), inputs[1].as<T>(),
-                                                            outputs[0].as<T>(), n, epsilon);
+    rmsNormRows<T><<<rowGrid(rows), kThreads, 0, stream>>>(inputs[0].as<T>(), inputs[1].as<T>(),
+                                                           outputs[0].as<T>(), rows, n, epsilon);
   });
 }
 
@@ -102,12 +111,13 @@ Status rmsNormGrad(const std::vector<TensorRef> &inputs, const std::vector<Tenso
   double *sums = nullptr; // dscale's sums
   if (Status s = carveWorkspace(op, workspace, rmsNormGradWorkspace(n), &sums); !s)
     return s;
-  cudaMemsetAsync(sums, 0, size_t(n) * sizeof(double), stream);
+  if (cudaMemsetAsync(sums, 0, size_t(n) * sizeof(double), stream) != cudaSuccess)
+    return launchStatus(op);
   return dispatchFloat(op, x.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (rows > 0)
-      rmsNormGradRows<T><<<unsigned(rows), kThreads, 0, stream>>>(
-          dy.as<T>(), x.as<T>(), scale.as<T>(), outputs[0].as<T>(), sums, n, epsilon);
+      rmsNormGradRows<T><<<rowGrid(rows), kThreads, 0, stream>>>(
+          dy.as<T>(), x.as<T>(), scale.as<T>(), outputs[0].as<T>(), sums, rows, n, epsilon);
     castFromDouble<T><<<gridFor(n), kThreads, 0, stream>>>(sums, outputs[1].as<T>(), n);
   });
 }
