@@ -106,6 +106,28 @@ __device__ inline BlockRows blockRows(int64_t rows) {
   return r;
 }
 
+/// Runs visit(kRow, vRow) for this warp's keys [0, end), in order, with the
+/// keys and values every warp of the block reads staged in shared-memory
+/// tiles of `tileKeys` rows. Every warp of the block calls it (it
+/// synchronises the block), inactive ones with end = 0.
+template <typename T, typename Visit>
+__device__ inline void forEachKey(const T *kBase, const T *vBase, const AttentionDims &d,
+                                  const BlockRows &rows, int64_t end, int64_t tileKeys,
+                                  T *kTile, T *vTile, Visit &&visit) {
+  // The block's last row sees the most keys.
+  const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
+  for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
+    __syncthreads(); // the last tile is read by every warp
+    const int64_t count = min(tileKeys, blockEnd - j0); // the rows any warp reads
+    stageRows(kBase, j0, count, d.t, d.d, kTile);
+    stageRows(vBase, j0, count, d.t, d.dv, vTile);
+    __syncthreads();
+    const int64_t stop = min(end - j0, tileKeys);
+    for (int64_t jj = 0; jj < stop; ++jj)
+      visit(kTile + jj * d.d, vTile + jj * d.dv);
+  }
+}
+
 /// One warp per query row (b, h, i); the block's 8 rows share each tile of
 /// `tileKeys` keys and values in shared memory.
 template <typename T, int P>
@@ -124,27 +146,17 @@ __global__ void forwardKernel(const T *q, const T *k, const T *v, T *o, T *lse, 
   double m = -INFINITY, l = 0;
   const int lane = threadIdx.x % kWarp;
   const int64_t end = rows.active ? keyEnd(d, i) : 0;
-  // The block's last row sees the most keys.
-  const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
-  for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
-    __syncthreads(); // the last tile is read by every warp
-    const int64_t count = min(tileKeys, blockEnd - j0); // the rows any warp reads
-    stageRows(kBase, j0, count, d.t, d.d, kTile);
-    stageRows(vBase, j0, count, d.t, d.dv, vTile);
-    __syncthreads();
-    const int64_t stop = min(end - j0, tileKeys);
-    for (int64_t jj = 0; jj < stop; ++jj) {
-      const double score = d.scale * dotRow<P>(qr, kTile + jj * d.d, d.d);
-      const double mNew = fmax(m, score), corr = exp(m - mNew), p = exp(score - mNew);
-      l = l * corr + p;
-      const T *vRow = vTile + jj * d.dv;
-      for (int r = 0; r < P; ++r) {
-        const int64_t x = lane + int64_t(r) * kWarp;
-        acc[r] = acc[r] * corr + (x < d.dv ? p * double(vRow[x]) : 0.0);
-      }
-      m = mNew;
-    }
-  }
+  forEachKey(kBase, vBase, d, rows, end, tileKeys, kTile, vTile,
+             [&](const T *kRow, const T *vRow) {
+               const double score = d.scale * dotRow<P>(qr, kRow, d.d);
+               const double mNew = fmax(m, score), corr = exp(m - mNew), p = exp(score - mNew);
+               l = l * corr + p;
+               for (int r = 0; r < P; ++r) {
+                 const int64_t x = lane + int64_t(r) * kWarp;
+                 acc[r] = acc[r] * corr + (x < d.dv ? p * double(vRow[x]) : 0.0);
+               }
+               m = mNew;
+             });
   if (!rows.active)
     return;
   storeRow<P>(o + row * d.dv, d.dv, acc, l > 0 ? 1.0 / l : 0.0); // no key: o = 0
@@ -184,25 +196,16 @@ __global__ void dqKernel(const T *dout, const T *q, const T *k, const T *v, cons
   const double rowLse = double(lse[row]), di = dRow[row];
   const int lane = threadIdx.x % kWarp;
   const int64_t end = rows.active ? keyEnd(d, i) : 0;
-  const int64_t blockEnd = keyEnd(d, min(rows.first + kWarpsPerBlock, d.s) - 1);
-  for (int64_t j0 = 0; j0 < blockEnd; j0 += tileKeys) {
-    __syncthreads();
-    const int64_t count = min(tileKeys, blockEnd - j0); // the rows any warp reads
-    stageRows(kBase, j0, count, d.t, d.d, kTile);
-    stageRows(vBase, j0, count, d.t, d.dv, vTile);
-    __syncthreads();
-    const int64_t stop = min(end - j0, tileKeys);
-    for (int64_t jj = 0; jj < stop; ++jj) {
-      const T *kRow = kTile + jj * d.d;
-      const double p = exp(d.scale * dotRow<P>(qr, kRow, d.d) - rowLse);
-      const double ds = p * (dotRow<P>(dor, vTile + jj * d.dv, d.dv) - di);
-      for (int r = 0; r < P; ++r) {
-        const int64_t x = lane + int64_t(r) * kWarp;
-        if (x < d.d)
-          acc[r] += ds * double(kRow[x]);
-      }
-    }
-  }
+  forEachKey(kBase, vBase, d, rows, end, tileKeys, kTile, vTile,
+             [&](const T *kRow, const T *vRow) {
+               const double p = exp(d.scale * dotRow<P>(qr, kRow, d.d) - rowLse);
+               const double ds = p * (dotRow<P>(dor, vRow, d.dv) - di);
+               for (int r = 0; r < P; ++r) {
+                 const int64_t x = lane + int64_t(r) * kWarp;
+                 if (x < d.d)
+                   acc[r] += ds * double(kRow[x]);
+               }
+             });
   if (rows.active)
     storeRow<P>(dq + row * d.d, d.d, acc, d.scale);
 }
