@@ -51,21 +51,26 @@ Result<CpuExecutor> CpuExecutor::create(Artifact artifact) {
       bound.outputs.push_back(exec.refs_[size_t(id)]);
     exec.steps_.push_back(std::move(bound));
   }
-  // The manifest's reader checked that groups are contiguous.
+  exec.groups_ = parallelGroups(m);
+  return exec;
+}
+
+std::vector<ParallelGroup> parallelGroups(const Manifest &m) {
+  std::vector<ParallelGroup> groups;
   for (size_t i = 0; i < m.schedule.size(); ++i) {
     const StepDesc &step = m.schedule[i];
     if (step.group < 0)
       continue;
-    if (exec.groups_.empty() || exec.groups_.back().end != i ||
-        m.schedule[exec.groups_.back().begin].group != step.group)
-      exec.groups_.push_back({i, i, {}});
-    ParallelGroup &group = exec.groups_.back();
+    if (groups.empty() || groups.back().end != i ||
+        m.schedule[groups.back().begin].group != step.group)
+      groups.push_back({i, i, {}});
+    ParallelGroup &group = groups.back();
     group.end = i + 1;
     if (size_t(step.worker) >= group.workers.size())
       group.workers.resize(size_t(step.worker) + 1);
     group.workers[size_t(step.worker)].push_back(i);
   }
-  return exec;
+  return groups;
 }
 
 Result<int64_t> Executor::inputFor(const std::string &name, const TensorRef &value) const {

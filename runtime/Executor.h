@@ -10,6 +10,15 @@
 
 namespace longctx {
 
+/// A parallel group of a schedule: steps [begin, end), each worker's steps
+/// in order (the manifest's reader checked that groups are contiguous).
+struct ParallelGroup {
+  size_t begin = 0, end = 0;
+  std::vector<std::vector<size_t>> workers;
+};
+/// The parallel groups of `manifest`, in schedule order.
+std::vector<ParallelGroup> parallelGroups(const Manifest &manifest);
+
 /// What the training loop and the tools need of a backend: load an
 /// artifact, set inputs, run its schedule, and read and write tensors from
 /// the host (weights for checkpoints, the loss, the learning rate).
@@ -90,11 +99,6 @@ private:
     std::vector<TensorRef> inputs, outputs;
   };
   std::vector<BoundStep> steps_;
-  /// A parallel group: steps [begin, end), each worker's in order.
-  struct ParallelGroup {
-    size_t begin = 0, end = 0;
-    std::vector<std::vector<size_t>> workers;
-  };
   std::vector<ParallelGroup> groups_; // in schedule order
   /// Runs step i (timing it when profiling).
   Status runStep(size_t i);

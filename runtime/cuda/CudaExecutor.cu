@@ -74,11 +74,7 @@ struct CudaExecutor::State {
     DeviceWorkspace workspace; // the step's planned scratch, if any
   };
   std::vector<Step> steps;
-  struct Group {
-    size_t begin = 0, end = 0;
-    std::vector<std::vector<size_t>> workers;
-  };
-  std::vector<Group> groups;
+  std::vector<ParallelGroup> groups;
   cudaStream_t main = nullptr;
   std::vector<cudaStream_t> workerStreams;
   cudaEvent_t fork = nullptr;
@@ -315,21 +311,10 @@ Result<std::unique_ptr<CudaExecutor>> CudaExecutor::create(Artifact artifact,
       return s;
 
   // Streams: the schedule's (made above), one per worker of the widest group.
+  st.groups = parallelGroups(m);
   size_t widest = 0;
-  for (size_t i = 0; i < m.schedule.size(); ++i) {
-    const StepDesc &step = m.schedule[i];
-    if (step.group < 0)
-      continue;
-    if (st.groups.empty() || st.groups.back().end != i ||
-        m.schedule[st.groups.back().begin].group != step.group)
-      st.groups.push_back({i, i, {}});
-    State::Group &g = st.groups.back();
-    g.end = i + 1;
-    if (size_t(step.worker) >= g.workers.size())
-      g.workers.resize(size_t(step.worker) + 1);
-    g.workers[size_t(step.worker)].push_back(i);
+  for (const ParallelGroup &g : st.groups)
     widest = std::max(widest, g.workers.size());
-  }
   if (widest) {
     if (Status s = cudaCheck(cudaEventCreateWithFlags(&st.fork, cudaEventDisableTiming),
                              "cudaEventCreate");
