@@ -313,14 +313,9 @@ Status concatKernel(const std::vector<TensorRef> &inputs,
   return Status();
 }
 
-/// Checks gather(data, indices) {axis} -> gathered (the shapes, shared with
-/// the CUDA twins) and validates every index, so the data loops cannot fail
-/// halfway.
-Status resolveGather(const char *op, const Shape &data, const TensorRef &indices,
-                     const Shape &gathered, const char *gatheredName, const AttrMap &attrs,
-                     GatherView &view) {
-  if (Status s = resolveGatherShape(op, data, indices, gathered, gatheredName, attrs, view); !s)
-    return s;
+/// Every index of a gather or scatter_add in range, checked before the data
+/// loops run so they cannot fail halfway.
+Status checkIndexValues(const char *op, const TensorRef &indices, const GatherView &view) {
   for (int64_t i = 0; i < view.numIdx; ++i) {
     int64_t v = indexAt(indices, i);
     if (v < -view.axisLen || v >= view.axisLen)
@@ -335,15 +330,11 @@ Status gatherKernel(const std::vector<TensorRef> &inputs,
                     const std::vector<TensorRef> &outputs,
                     const AttrMap &attrs) {
   const char *op = "gather";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  GatherView view;
+  if (Status s = resolveGatherOperands(op, false, inputs, outputs, attrs, view); !s)
     return s;
   const TensorRef &data = inputs[0], &indices = inputs[1], &o = outputs[0];
-  if (Status s = checkDType(op, "output", o.dtype, data.dtype); !s)
-    return s;
-  GatherView view;
-  if (Status s = resolveGather(op, data.shape, indices, o.shape, "output",
-                               attrs, view);
-      !s)
+  if (Status s = checkIndexValues(op, indices, view); !s)
     return s;
   if (o.numElements() == 0)
     return Status();
@@ -378,15 +369,11 @@ Status scatterAddKernel(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs,
                         const AttrMap &attrs) {
   const char *op = "scatter_add";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  GatherView view;
+  if (Status s = resolveGatherOperands(op, true, inputs, outputs, attrs, view); !s)
     return s;
   const TensorRef &grad = inputs[0], &indices = inputs[1], &o = outputs[0];
-  if (Status s = checkDType(op, "grad", grad.dtype, o.dtype); !s)
-    return s;
-  GatherView view;
-  if (Status s =
-          resolveGather(op, o.shape, indices, grad.shape, "grad", attrs, view);
-      !s)
+  if (Status s = checkIndexValues(op, indices, view); !s)
     return s;
   return dispatchFloat(op, o.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -594,6 +581,22 @@ Status resolveGatherShape(const char *op, const Shape &data, const TensorRef &in
   for (int64_t d = axis + 1; d < rank; ++d)
     view.inner *= data[d];
   return Status();
+}
+
+Status resolveGatherOperands(const char *op, bool scatter, const std::vector<TensorRef> &inputs,
+                             const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                             GatherView &view) {
+  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+    return s;
+  const TensorRef &in = inputs[0], &indices = inputs[1], &o = outputs[0];
+  if (scatter) {
+    if (Status s = checkDType(op, "grad", in.dtype, o.dtype); !s)
+      return s;
+    return resolveGatherShape(op, o.shape, indices, in.shape, "grad", attrs, view);
+  }
+  if (Status s = checkDType(op, "output", o.dtype, in.dtype); !s)
+    return s;
+  return resolveGatherShape(op, in.shape, indices, o.shape, "output", attrs, view);
 }
 
 Status resolveConcat(const char *op, const std::vector<TensorRef> &inputs, const TensorRef &o,

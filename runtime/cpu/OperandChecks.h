@@ -77,6 +77,12 @@ struct GatherView {
 Status resolveGatherShape(const char *op, const Shape &data, const TensorRef &indices,
                           const Shape &gathered, const char *gatheredName, const AttrMap &attrs,
                           GatherView &view);
+/// A whole gather(data, indices) -> output or scatter_add(grad, indices) ->
+/// output step (`scatter`; output has the gathered data's shape): arity,
+/// dtypes and the view.
+Status resolveGatherOperands(const char *op, bool scatter, const std::vector<TensorRef> &inputs,
+                             const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                             GatherView &view);
 
 /// concat(x0, x1, ...) {axis} -> o: the inputs agree with o but along the
 /// axis, where they add up to it; o viewed as [outer, ..., innerBytes].

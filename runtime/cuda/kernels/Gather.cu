@@ -103,15 +103,10 @@ Status withIndexCheck(const char *op, int64_t axisLen, cudaStream_t stream,
 Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
               const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "gather";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  GatherView view;
+  if (Status s = cpu::resolveGatherOperands(op, false, inputs, outputs, attrs, view); !s)
     return s;
   const TensorRef &data = inputs[0], &indices = inputs[1], &o = outputs[0];
-  if (Status s = checkDType(op, "output", o.dtype, data.dtype); !s)
-    return s;
-  GatherView view;
-  if (Status s = cpu::resolveGatherShape(op, data.shape, indices, o.shape, "output", attrs, view);
-      !s)
-    return s;
   if (o.numElements() == 0)
     return Status();
   return withIndexCheck(op, view.axisLen, stream, workspace, [&](BadIndex *bad) {
@@ -136,15 +131,10 @@ Status gather(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
 Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                   const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "scatter_add";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  GatherView view;
+  if (Status s = cpu::resolveGatherOperands(op, true, inputs, outputs, attrs, view); !s)
     return s;
   const TensorRef &grad = inputs[0], &indices = inputs[1], &o = outputs[0];
-  if (Status s = checkDType(op, "grad", grad.dtype, o.dtype); !s)
-    return s;
-  GatherView view;
-  if (Status s = cpu::resolveGatherShape(op, o.shape, indices, grad.shape, "grad", attrs, view);
-      !s)
-    return s;
   if (o.numElements() == 0)
     return Status();
   if (cudaMemsetAsync(o.data, 0, o.bytes(), stream) != cudaSuccess)
@@ -163,16 +153,12 @@ Status scatterAdd(const std::vector<TensorRef> &inputs, const std::vector<Tensor
   });
 }
 
-/// The deferred checks: the dim the indices address is data's for gather
-/// and the output's for scatter_add.
+/// The deferred check of gather and scatter_add, against the step's view.
 template <bool Scatter>
 Status indexRecord(const char *op, const void *record, const std::vector<TensorRef> &inputs,
                    const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
   GatherView view;
-  if (Status s = cpu::resolveGatherShape(op, Scatter ? outputs[0].shape : inputs[0].shape,
-                                         inputs[1], Scatter ? inputs[0].shape : outputs[0].shape,
-                                         Scatter ? "grad" : "output", attrs, view);
-      !s)
+  if (Status s = cpu::resolveGatherOperands(op, Scatter, inputs, outputs, attrs, view); !s)
     return s;
   BadIndex seen;
   std::memcpy(&seen, record, sizeof seen);
