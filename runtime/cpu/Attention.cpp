@@ -160,18 +160,11 @@ Status attentionKernel(const std::vector<TensorRef> &inputs,
   const char *op = "attention";
   if (Status s = loadBlas(op); !s)
     return s;
-  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+  AttnDims d;
+  if (Status s = resolveAttentionOperands(op, false, inputs, outputs, attrs, d); !s)
     return s;
   const TensorRef &q = inputs[0], &k = inputs[1], &v = inputs[2];
   const TensorRef &o = outputs[0], &lse = outputs[1];
-  AttnDims d;
-  if (Status s = resolveAttention(op, q, k, v, attrs, d); !s)
-    return s;
-  if (Status s = checkOperands(op, q.dtype,
-                           {{"o", &o, {d.b, d.h, d.s, d.dv}},
-                            {"lse", &lse, {d.b, d.h, d.s}}});
-      !s)
-    return s;
   return dispatchFloat(op, q.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *pq = q.as<T>(), *pk = k.as<T>(), *pv = v.as<T>();
@@ -307,23 +300,12 @@ Status attentionGradKernel(const std::vector<TensorRef> &inputs,
   const char *op = "attention_grad";
   if (Status s = loadBlas(op); !s)
     return s;
-  if (Status s = checkArity(op, inputs, 6, 6, outputs, 3); !s)
+  AttnDims d;
+  if (Status s = resolveAttentionOperands(op, true, inputs, outputs, attrs, d); !s)
     return s;
   const TensorRef &dout = inputs[0], &q = inputs[1], &k = inputs[2],
                   &v = inputs[3], &o = inputs[4], &lse = inputs[5];
   const TensorRef &dq = outputs[0], &dk = outputs[1], &dv = outputs[2];
-  AttnDims d;
-  if (Status s = resolveAttention(op, q, k, v, attrs, d); !s)
-    return s;
-  if (Status s = checkOperands(op, q.dtype,
-                           {{"do", &dout, {d.b, d.h, d.s, d.dv}},
-                            {"o", &o, {d.b, d.h, d.s, d.dv}},
-                            {"lse", &lse, {d.b, d.h, d.s}},
-                            {"dq", &dq, q.shape},
-                            {"dk", &dk, k.shape},
-                            {"dv", &dv, v.shape}});
-      !s)
-    return s;
   return dispatchFloat(op, q.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
     const T *pdo = dout.as<T>(), *pq = q.as<T>(), *pk = k.as<T>(),
@@ -404,6 +386,30 @@ Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
     return opError(op, "causal must be 0 or 1, got " + std::to_string(causal));
   dims.causal = causal == 1;
   return Status();
+}
+
+Status resolveAttentionOperands(const char *op, bool grad, const std::vector<TensorRef> &inputs,
+                                const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                                AttentionDims &d) {
+  if (Status s = grad ? checkArity(op, inputs, 6, 6, outputs, 3)
+                      : checkArity(op, inputs, 3, 3, outputs, 2);
+      !s)
+    return s;
+  const size_t first = grad ? 1 : 0; // q's index
+  const TensorRef &q = inputs[first], &k = inputs[first + 1], &v = inputs[first + 2];
+  if (Status s = resolveAttention(op, q, k, v, attrs, d); !s)
+    return s;
+  if (!grad)
+    return checkOperands(op, q.dtype,
+                         {{"o", &outputs[0], {d.b, d.h, d.s, d.dv}},
+                          {"lse", &outputs[1], {d.b, d.h, d.s}}});
+  return checkOperands(op, q.dtype,
+                       {{"do", &inputs[0], {d.b, d.h, d.s, d.dv}},
+                        {"o", &inputs[4], {d.b, d.h, d.s, d.dv}},
+                        {"lse", &inputs[5], {d.b, d.h, d.s}},
+                        {"dq", &outputs[0], q.shape},
+                        {"dk", &outputs[1], k.shape},
+                        {"dv", &outputs[2], v.shape}});
 }
 
 Status checkOperands(

@@ -125,6 +125,12 @@ struct AttentionDims {
 /// dtype) and reads the scale and causal attributes.
 Status resolveAttention(const char *op, const TensorRef &q, const TensorRef &k,
                         const TensorRef &v, const AttrMap &attrs, AttentionDims &dims);
+/// A whole attention step (q, k, v) -> (o, lse), or with `grad` an
+/// attention_grad step (do, q, k, v, o, lse) -> (dq, dk, dv): arity, q/k/v
+/// and every other operand's dtype and shape.
+Status resolveAttentionOperands(const char *op, bool grad, const std::vector<TensorRef> &inputs,
+                                const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                                AttentionDims &dims);
 
 /// selective_scan_carry(dy, delta, A, C) -> (carry, decay): dy and delta
 /// [B,S,E], A [E,N], C [B,S,N], both results [B,E,N], one dtype.

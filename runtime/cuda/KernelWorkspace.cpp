@@ -98,8 +98,7 @@ uint64_t cudaWorkspaceBytes(std::string_view op, const std::vector<TensorRef> &g
                : 0;
   if (op == "attention_grad") {
     cpu::AttentionDims d;
-    return inputs.size() == 6 &&
-                   cpu::resolveAttention(name.c_str(), inputs[1], inputs[2], inputs[3], attrs, d)
+    return cpu::resolveAttentionOperands(name.c_str(), true, inputs, outputs, attrs, d)
                ? attentionGradWorkspace(d).bytes()
                : 0;
   }

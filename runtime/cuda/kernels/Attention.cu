@@ -314,17 +314,11 @@ Status checkHeadDims(const char *op, const AttentionDims &d) {
 Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                  const AttrMap &attrs, cudaStream_t stream, Workspace) {
   const char *op = "attention";
-  if (Status s = checkArity(op, inputs, 3, 3, outputs, 2); !s)
+  AttentionDims d;
+  if (Status s = cpu::resolveAttentionOperands(op, false, inputs, outputs, attrs, d); !s)
     return s;
   const TensorRef &q = inputs[0], &k = inputs[1], &v = inputs[2];
   const TensorRef &o = outputs[0], &lse = outputs[1];
-  AttentionDims d;
-  if (Status s = cpu::resolveAttention(op, q, k, v, attrs, d); !s)
-    return s;
-  if (Status s = cpu::checkOperands(op, q.dtype,
-                               {{"o", &o, {d.b, d.h, d.s, d.dv}}, {"lse", &lse, {d.b, d.h, d.s}}});
-      !s)
-    return s;
   if (Status s = checkHeadDims(op, d); !s)
     return s;
   const int64_t rows = d.b * d.h * d.s;
@@ -344,23 +338,12 @@ Status attention(const std::vector<TensorRef> &inputs, const std::vector<TensorR
 Status attentionGrad(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                      const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "attention_grad";
-  if (Status s = checkArity(op, inputs, 6, 6, outputs, 3); !s)
+  AttentionDims d;
+  if (Status s = cpu::resolveAttentionOperands(op, true, inputs, outputs, attrs, d); !s)
     return s;
   const TensorRef &dout = inputs[0], &q = inputs[1], &k = inputs[2], &v = inputs[3],
                   &o = inputs[4], &lse = inputs[5];
   const TensorRef &dq = outputs[0], &dk = outputs[1], &dv = outputs[2];
-  AttentionDims d;
-  if (Status s = cpu::resolveAttention(op, q, k, v, attrs, d); !s)
-    return s;
-  if (Status s = cpu::checkOperands(op, q.dtype,
-                               {{"do", &dout, {d.b, d.h, d.s, d.dv}},
-                                {"o", &o, {d.b, d.h, d.s, d.dv}},
-                                {"lse", &lse, {d.b, d.h, d.s}},
-                                {"dq", &dq, q.shape},
-                                {"dk", &dk, k.shape},
-                                {"dv", &dv, v.shape}});
-      !s)
-    return s;
   if (Status s = checkHeadDims(op, d); !s)
     return s;
   const int64_t queryRows = d.b * d.h * d.s, keyRows = d.b * d.hk * d.t;
