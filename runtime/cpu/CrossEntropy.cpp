@@ -25,14 +25,10 @@ struct LabelledRows {
   std::vector<int64_t> label;
 };
 
-/// Checks logits/targets and the shift/ignore_index attributes and resolves
-/// every row's label; a label outside [0, vocab) is an error.
-Status resolveLabels(const char *op, const TensorRef &logits,
-                     const TensorRef &targets, const AttrMap &attrs,
+/// Every row's label for a resolved `shape`; a label outside [0, vocab) is
+/// an error.
+Status resolveLabels(const char *op, const TensorRef &targets, const CrossEntropyShape &shape,
                      LabelledRows &lr) {
-  CrossEntropyShape shape;
-  if (Status s = resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
-    return s;
   const int64_t shift = shape.shift, ignore = shape.ignoreIndex, seqLen = shape.seqLen;
   lr.rows = shape.rows;
   lr.vocab = shape.vocab;
@@ -101,15 +97,14 @@ Status crossEntropyKernel(const std::vector<TensorRef> &inputs,
                           const std::vector<TensorRef> &outputs,
                           const AttrMap &attrs) {
   const char *op = "cross_entropy";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  CrossEntropyShape shape;
+  if (Status s = resolveCrossEntropyOperands(op, CrossEntropyStep::Loss, inputs, outputs, attrs,
+                                             shape);
+      !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0];
-  if (Status s = checkDType(op, "loss", loss.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "loss", loss.shape, {}); !s)
-    return s;
   LabelledRows lr;
-  if (Status s = resolveLabels(op, logits, targets, attrs, lr); !s)
+  if (Status s = resolveLabels(op, targets, shape, lr); !s)
     return s;
   return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -139,21 +134,17 @@ Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
                               const std::vector<TensorRef> &outputs,
                               const AttrMap &attrs) {
   const char *op = "cross_entropy_grad";
-  if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
+  CrossEntropyShape shape;
+  if (Status s = resolveCrossEntropyOperands(op, CrossEntropyStep::Grad, inputs, outputs, attrs,
+                                             shape);
+      !s)
     return s;
-  const TensorRef &logits = inputs[0], &targets = inputs[1],
-                  &dlossT = inputs[2], &dx = outputs[0];
-  if (Status s = checkDType(op, "dloss", dlossT.dtype, logits.dtype); !s)
-    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1], &dx = outputs[0];
   double dloss = 0;
-  if (Status s = readScalar(op, "dloss", dlossT, dloss); !s)
-    return s;
-  if (Status s = checkDType(op, "output", dx.dtype, logits.dtype); !s)
-    return s;
-  if (Status s = checkShape(op, "output", dx.shape, logits.shape); !s)
+  if (Status s = readScalar(op, "dloss", inputs[2], dloss); !s)
     return s;
   LabelledRows lr;
-  if (Status s = resolveLabels(op, logits, targets, attrs, lr); !s)
+  if (Status s = resolveLabels(op, targets, shape, lr); !s)
     return s;
   return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -176,18 +167,15 @@ Status crossEntropyGradKernel(const std::vector<TensorRef> &inputs,
 Status crossEntropyAndGradKernel(const std::vector<TensorRef> &inputs,
                                  const std::vector<TensorRef> &outputs, const AttrMap &attrs) {
   const char *op = "cross_entropy_and_grad";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs, 2); !s)
+  CrossEntropyShape shape;
+  if (Status s = resolveCrossEntropyOperands(op, CrossEntropyStep::LossAndGrad, inputs, outputs,
+                                             attrs, shape);
+      !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
                   &dx = outputs[1];
-  if (Status s = checkOperands(op, logits.dtype,
-                               {{"loss", &loss, {}}, {"dlogits", &dx, logits.shape}});
-      !s)
-    return s;
-  AttrMap unshifted = attrs;
-  unshifted.set("shift", int64_t(0));
   LabelledRows lr;
-  if (Status s = resolveLabels(op, logits, targets, unshifted, lr); !s)
+  if (Status s = resolveLabels(op, targets, shape, lr); !s)
     return s;
   return dispatchFloat(op, logits.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -239,6 +227,41 @@ Status resolveCrossEntropyShape(const char *op, const TensorRef &logits, const T
   shape.vocab = logits.shape.back();
   shape.seqLen = shape.shift ? targets.shape.back() : 1;
   return Status();
+}
+
+Status resolveCrossEntropyOperands(const char *op, CrossEntropyStep step,
+                                   const std::vector<TensorRef> &inputs,
+                                   const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                                   CrossEntropyShape &shape) {
+  const size_t arity = step == CrossEntropyStep::Grad ? 3 : 2;
+  const size_t results = step == CrossEntropyStep::LossAndGrad ? 2 : 1;
+  if (Status s = checkArity(op, inputs, arity, arity, outputs, results); !s)
+    return s;
+  const TensorRef &logits = inputs[0], &targets = inputs[1];
+  switch (step) {
+  case CrossEntropyStep::Loss:
+    if (Status s = checkOperands(op, logits.dtype, {{"loss", &outputs[0], {}}}); !s)
+      return s;
+    break;
+  case CrossEntropyStep::Grad:
+    if (Status s = checkDType(op, "dloss", inputs[2].dtype, logits.dtype); !s)
+      return s;
+    if (inputs[2].rank() != 0) // as readScalar says it
+      return opError(op, "dloss must be rank 0, got shape " + shapeToString(inputs[2].shape));
+    if (Status s = checkOperands(op, logits.dtype, {{"output", &outputs[0], logits.shape}}); !s)
+      return s;
+    break;
+  case CrossEntropyStep::LossAndGrad: {
+    if (Status s = checkOperands(op, logits.dtype,
+                                 {{"loss", &outputs[0], {}}, {"dlogits", &outputs[1], logits.shape}});
+        !s)
+      return s;
+    AttrMap unshifted = attrs; // one row per target
+    unshifted.set("shift", int64_t(0));
+    return resolveCrossEntropyShape(op, logits, targets, unshifted, shape);
+  }
+  }
+  return resolveCrossEntropyShape(op, logits, targets, attrs, shape);
 }
 
 } // namespace cpu

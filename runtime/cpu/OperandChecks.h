@@ -98,6 +98,16 @@ struct CrossEntropyShape {
 };
 Status resolveCrossEntropyShape(const char *op, const TensorRef &logits, const TensorRef &targets,
                                 const AttrMap &attrs, CrossEntropyShape &shape);
+/// The three cross-entropy steps: cross_entropy (logits, targets) -> loss,
+/// cross_entropy_grad (logits, targets, dloss) -> dlogits, and
+/// cross_entropy_and_grad (logits, targets) -> (loss, dlogits), never shifted.
+enum class CrossEntropyStep { Loss, Grad, LossAndGrad };
+/// A whole cross-entropy step: arity, the outputs' (and dloss's) dtypes and
+/// shapes, and the shape.
+Status resolveCrossEntropyOperands(const char *op, CrossEntropyStep step,
+                                   const std::vector<TensorRef> &inputs,
+                                   const std::vector<TensorRef> &outputs, const AttrMap &attrs,
+                                   CrossEntropyShape &shape);
 
 /// Sizes of a selective scan: u [batch, seq, e], A [e, n].
 struct ScanDims {

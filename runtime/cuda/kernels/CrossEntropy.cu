@@ -19,6 +19,7 @@ namespace cuda {
 namespace {
 
 using cpu::CrossEntropyShape;
+using cpu::CrossEntropyStep;
 
 constexpr unsigned long long kNoBadLabel = ~0ull;
 
@@ -199,14 +200,12 @@ Status dispatchLabelled(const char *op, DType logits, DType targets, Fn &&fn) {
 Status crossEntropy(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
                     const AttrMap &attrs, cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs); !s)
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyOperands(op, CrossEntropyStep::Loss, inputs, outputs,
+                                                  attrs, shape);
+      !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0];
-  if (Status s = cpu::checkOperands(op, logits.dtype, {{"loss", &loss, {}}}); !s)
-    return s;
-  CrossEntropyShape shape;
-  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
-    return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
   return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
@@ -223,19 +222,13 @@ Status crossEntropyGrad(const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, const AttrMap &attrs,
                         cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy_grad";
-  if (Status s = checkArity(op, inputs, 3, 3, outputs); !s)
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyOperands(op, CrossEntropyStep::Grad, inputs, outputs,
+                                                  attrs, shape);
+      !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &dloss = inputs[2],
                   &dx = outputs[0];
-  if (Status s = checkDType(op, "dloss", dloss.dtype, logits.dtype); !s)
-    return s;
-  if (dloss.rank() != 0) // as the CPU's readScalar says it
-    return opError(op, "dloss must be rank 0, got shape " + shapeToString(dloss.shape));
-  if (Status s = cpu::checkOperands(op, logits.dtype, {{"output", &dx, logits.shape}}); !s)
-    return s;
-  CrossEntropyShape shape;
-  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, attrs, shape); !s)
-    return s;
   const bool sum = attrs.getInt("reduction", 0) == 1;
   return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
@@ -256,19 +249,13 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
                            const std::vector<TensorRef> &outputs, const AttrMap &attrs,
                            cudaStream_t stream, Workspace workspace) {
   const char *op = "cross_entropy_and_grad";
-  if (Status s = checkArity(op, inputs, 2, 2, outputs, 2); !s)
+  CrossEntropyShape shape;
+  if (Status s = cpu::resolveCrossEntropyOperands(op, CrossEntropyStep::LossAndGrad, inputs,
+                                                  outputs, attrs, shape);
+      !s)
     return s;
   const TensorRef &logits = inputs[0], &targets = inputs[1], &loss = outputs[0],
                   &dx = outputs[1];
-  if (Status s = cpu::checkOperands(op, logits.dtype,
-                                    {{"loss", &loss, {}}, {"dlogits", &dx, logits.shape}});
-      !s)
-    return s;
-  AttrMap unshifted = attrs;
-  unshifted.set("shift", int64_t(0));
-  CrossEntropyShape shape;
-  if (Status s = cpu::resolveCrossEntropyShape(op, logits, targets, unshifted, shape); !s)
-    return s;
   return withScratch(op, targets, shape.vocab, stream, workspace, [&](Scratch *scratch) {
     return dispatchLabelled(op, logits.dtype, targets.dtype, [&](auto t, auto i) {
       using T = decltype(t);
@@ -280,20 +267,15 @@ Status crossEntropyAndGrad(const std::vector<TensorRef> &inputs,
   });
 }
 
-/// The deferred check: the position recorded, against the step's shapes.
+/// The deferred check: the position recorded (the step's operands were
+/// checked when it ran; the classes are logits' last dim).
 Status labelRecord(const char *op, const void *record, const std::vector<TensorRef> &inputs,
-                   const std::vector<TensorRef> &, const AttrMap &attrs) {
-  AttrMap shapeAttrs = attrs;
-  if (std::strcmp(op, "cross_entropy_and_grad") == 0) // it takes no shift
-    shapeAttrs.set("shift", int64_t(0));
-  CrossEntropyShape shape;
-  if (Status s = cpu::resolveCrossEntropyShape(op, inputs[0], inputs[1], shapeAttrs, shape); !s)
-    return s;
+                   const std::vector<TensorRef> &, const AttrMap &) {
   LabelRecord kept;
   std::memcpy(&kept, record, sizeof kept);
-  return kept.positionPlusOne == 0
-             ? Status()
-             : badLabelMessage(op, kept.label, kept.positionPlusOne - 1, shape.vocab);
+  return kept.positionPlusOne == 0 ? Status()
+                                   : badLabelMessage(op, kept.label, kept.positionPlusOne - 1,
+                                                     inputs[0].shape.back());
 }
 
 } // namespace
