@@ -317,7 +317,8 @@ LogicalResult buildManifest(ModuleOp module, const WeightStore &weights,
   manifest.mode = options.mode;
   manifest.source = options.source;
   manifest.training = options.training;
-  return ManifestBuilder(weights, manifest, data, options.planOnly, options.device == "cuda")
+  // A module compiled for CUDA (lc.device) plans its kernels' scratch.
+  return ManifestBuilder(weights, manifest, data, options.planOnly, lc::compiledForCuda(func))
       .build(func);
 }
 

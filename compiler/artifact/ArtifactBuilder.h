@@ -20,9 +20,6 @@ struct ArtifactOptions {
   std::string sourceModel;
   /// Plan only: parameters need no data (shapes suffice), nothing is copied.
   bool planOnly = false;
-  /// "cuda": every step's kernel scratch is planned in the arena
-  /// (runtime/cuda/KernelWorkspace.h).
-  std::string device = "cpu";
   /// With architectures ("sm_90", ...), the artifact is for --device cuda:
   /// the generated kernels' PTX for each goes in (compiler/cuda).
   std::vector<std::string> cudaArchs;

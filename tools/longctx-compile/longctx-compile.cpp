@@ -343,7 +343,6 @@ std::optional<MemoryReport> planWith(const onnx_import::Model &model, const Impo
     return std::nullopt;
   ArtifactOptions planOptions;
   planOptions.planOnly = true;
-  planOptions.device = device;
   Manifest manifest;
   std::vector<uint8_t> data;
   if (failed(buildManifest(*module, weights, planOptions, manifest, data)))
@@ -600,7 +599,6 @@ int main(int argc, char **argv) {
     artifactOptions.training.set("min_lr_ratio", 0.1);
   }
   artifactOptions.planOnly = planOnly;
-  artifactOptions.device = device;
   if (device == "cuda")
     artifactOptions.cudaArchs = cudaArchs;
   auto writeReport = [&](const MemoryReport &r) -> int {
