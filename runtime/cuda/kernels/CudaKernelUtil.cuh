@@ -133,6 +133,53 @@ template <typename Fn> Status dispatchFloat(const char *op, DType dtype, Fn &&fn
   return launchStatus(op);
 }
 
+/// The largest rank the strided and broadcasting kernels take.
+constexpr int kMaxRank = 8;
+
+/// An output shape and up to three operands' numpy-broadcast strides,
+/// passed to kernels by value.
+struct Broadcast {
+  int rank;
+  int64_t shape[kMaxRank];
+  int64_t stride[3][kMaxRank];
+};
+
+/// Checks that `ins` broadcast to `out` (the CPU's rule and message) and
+/// gives their strides.
+inline Status makeBroadcast(const char *op, const TensorRef &out,
+                            std::vector<const TensorRef *> ins, Broadcast &b) {
+  std::vector<const Shape *> shapes;
+  for (const TensorRef *in : ins)
+    shapes.push_back(&in->shape);
+  if (Status s = cpu::checkBroadcast(op, shapes, out.shape); !s)
+    return s;
+  if (out.rank() > kMaxRank)
+    return opError(op, "rank " + std::to_string(out.rank()) + " is over the CUDA kernels' " +
+                           std::to_string(kMaxRank));
+  b.rank = int(out.rank());
+  for (int d = 0; d < b.rank; ++d)
+    b.shape[d] = out.shape[size_t(d)];
+  for (size_t k = 0; k < ins.size(); ++k) {
+    const std::vector<int64_t> strides = cpu::broadcastStrides(ins[k]->shape, out.shape);
+    for (int d = 0; d < b.rank; ++d)
+      b.stride[k][d] = strides[size_t(d)];
+  }
+  return Status();
+}
+
+/// The first K operands' offsets for output index i, in one pass.
+template <int K>
+__device__ inline void offsetsOf(const Broadcast &b, int64_t i, int64_t (&off)[K]) {
+  for (int k = 0; k < K; ++k)
+    off[k] = 0;
+  for (int d = b.rank - 1; d >= 0; --d) {
+    const int64_t index = i % b.shape[d];
+    i /= b.shape[d];
+    for (int k = 0; k < K; ++k)
+      off[k] += index * b.stride[k][d];
+  }
+}
+
 /// Runs fn(I{}) for an index tensor's integer type (i64 or i32, checked
 /// by the caller).
 template <typename Fn> void dispatchIndex(DType indices, Fn &&fn) {

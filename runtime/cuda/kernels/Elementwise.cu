@@ -13,18 +13,6 @@ namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkBroadcast;
-
-constexpr int kMaxRank = 8;
-
-/// An output shape and one operand's broadcast strides, passed by value.
-struct Strides {
-  int rank;
-  int64_t shape[kMaxRank];
-  int64_t lhs[kMaxRank];
-  int64_t rhs[kMaxRank];
-};
-
 #define LONGCTX_CUDA_UNARY(Name, expr)                                                           \
   struct Name {                                                                                \
     template <typename T> __device__ static T apply(T x) { return expr; }                      \
@@ -63,16 +51,11 @@ template <typename Op, typename T> __global__ void unaryKernel(const T *x, T *y,
 }
 
 template <typename Op, typename T>
-__global__ void binaryKernel(const T *a, const T *b, T *y, int64_t n, Strides s) {
+__global__ void binaryKernel(const T *a, const T *b, T *y, int64_t n, Broadcast bc) {
   for (int64_t i = globalIndex(); i < n; i += globalStride()) {
-    int64_t rest = i, offA = 0, offB = 0;
-    for (int d = s.rank - 1; d >= 0; --d) {
-      const int64_t index = rest % s.shape[d];
-      rest /= s.shape[d];
-      offA += index * s.lhs[d];
-      offB += index * s.rhs[d];
-    }
-    y[i] = Op::apply(a[offA], b[offB]);
+    int64_t off[2];
+    offsetsOf(bc, i, off);
+    y[i] = Op::apply(a[off[0]], b[off[1]]);
   }
 }
 
@@ -109,26 +92,16 @@ Status binary(const std::vector<TensorRef> &inputs, const std::vector<TensorRef>
     return s;
   if (Status s = checkDType(op, "output", y.dtype, a.dtype); !s)
     return s;
-  if (Status s = checkBroadcast(op, {&a.shape, &b.shape}, y.shape); !s)
+  Broadcast bc;
+  if (Status s = makeBroadcast(op, y, {&a, &b}, bc); !s)
     return s;
-  if (y.rank() > kMaxRank)
-    return opError(op, "rank " + std::to_string(y.rank()) + " is over the CUDA kernels' " +
-                           std::to_string(kMaxRank));
-  Strides s{int(y.rank()), {}, {}, {}};
-  const std::vector<int64_t> sa = cpu::broadcastStrides(a.shape, y.shape),
-                             sb = cpu::broadcastStrides(b.shape, y.shape);
-  for (int d = 0; d < s.rank; ++d) {
-    s.shape[d] = y.shape[size_t(d)];
-    s.lhs[d] = sa[size_t(d)];
-    s.rhs[d] = sb[size_t(d)];
-  }
   const int64_t n = y.numElements();
   if (n == 0)
     return Status();
   return dispatchFloat(op, a.dtype, [&](auto tag) {
     using T = decltype(tag);
     binaryKernel<Op, T><<<gridFor(n), kThreads, 0, stream>>>(a.as<T>(), b.as<T>(), y.as<T>(), n,
-                                                             s);
+                                                             bc);
   });
 }
 

@@ -16,7 +16,6 @@ namespace cuda {
 namespace {
 
 
-constexpr int kMaxRank = 8;
 
 struct StridedView {
   int rank;

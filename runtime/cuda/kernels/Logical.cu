@@ -16,43 +16,7 @@ namespace longctx {
 namespace cuda {
 namespace {
 
-using cpu::checkBroadcast;
 using BoolT = uint8_t;
-
-constexpr int kMaxRank = 8;
-
-/// An output shape and up to three operands' broadcast strides.
-struct Broadcast {
-  int rank;
-  int64_t shape[kMaxRank];
-  int64_t stride[3][kMaxRank];
-};
-
-Status makeBroadcast(const char *op, const TensorRef &out, std::vector<const TensorRef *> ins,
-                     Broadcast &b) {
-  if (out.rank() > kMaxRank)
-    return opError(op, "rank " + std::to_string(out.rank()) + " is over the CUDA kernels' " +
-                           std::to_string(kMaxRank));
-  b.rank = int(out.rank());
-  for (int d = 0; d < b.rank; ++d)
-    b.shape[d] = out.shape[size_t(d)];
-  for (size_t k = 0; k < ins.size(); ++k) {
-    const std::vector<int64_t> s = cpu::broadcastStrides(ins[k]->shape, out.shape);
-    for (int d = 0; d < b.rank; ++d)
-      b.stride[k][d] = s[size_t(d)];
-  }
-  return Status();
-}
-
-/// Operand k's offset for output index i.
-__device__ inline int64_t offsetOf(const Broadcast &b, int k, int64_t i) {
-  int64_t off = 0;
-  for (int d = b.rank - 1; d >= 0; --d) {
-    off += (i % b.shape[d]) * b.stride[k][d];
-    i /= b.shape[d];
-  }
-  return off;
-}
 
 /// Runs fn(T{}) for the dtypes these kernels move: f32, f64, i64, i32, bool.
 template <typename Fn> Status dispatchMovable(const char *op, DType d, Fn &&fn) {
@@ -76,8 +40,11 @@ struct Or { template <typename T> __device__ static bool apply(T a, T b) { retur
 
 template <typename Op, typename T>
 __global__ void compareKernel(const T *a, const T *b, BoolT *out, int64_t n, Broadcast bc) {
-  for (int64_t i = globalIndex(); i < n; i += globalStride())
-    out[i] = BoolT(Op::apply(a[offsetOf(bc, 0, i)], b[offsetOf(bc, 1, i)]));
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) {
+    int64_t off[2];
+    offsetsOf(bc, i, off);
+    out[i] = BoolT(Op::apply(a[off[0]], b[off[1]]));
+  }
 }
 
 /// equal/less/greater (-> bool) and and/or (bool -> bool).
@@ -95,8 +62,6 @@ Status compare(const std::vector<TensorRef> &inputs, const std::vector<TensorRef
   if (!Logic && a.dtype == DType::Bool && !std::is_same_v<Op, Equal>)
     return opError(op, std::string("no kernel for dtype ") + dtypeName(a.dtype));
   if (Status s = checkDType(op, "output", o.dtype, DType::Bool); !s)
-    return s;
-  if (Status s = checkBroadcast(op, {&a.shape, &b.shape}, o.shape); !s)
     return s;
   Broadcast bc;
   if (Status s = makeBroadcast(op, o, {&a, &b}, bc); !s)
@@ -137,8 +102,11 @@ Status notOp(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> 
 template <typename T>
 __global__ void whereKernel(const BoolT *c, const T *x, const T *y, T *out, int64_t n,
                             Broadcast bc) {
-  for (int64_t i = globalIndex(); i < n; i += globalStride())
-    out[i] = c[offsetOf(bc, 0, i)] ? x[offsetOf(bc, 1, i)] : y[offsetOf(bc, 2, i)];
+  for (int64_t i = globalIndex(); i < n; i += globalStride()) {
+    int64_t off[3];
+    offsetsOf(bc, i, off);
+    out[i] = c[off[0]] ? x[off[1]] : y[off[2]];
+  }
 }
 
 Status where(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> &outputs,
@@ -152,8 +120,6 @@ Status where(const std::vector<TensorRef> &inputs, const std::vector<TensorRef> 
   if (Status s = checkDType(op, "y", y.dtype, x.dtype); !s)
     return s;
   if (Status s = checkDType(op, "output", o.dtype, x.dtype); !s)
-    return s;
-  if (Status s = checkBroadcast(op, {&c.shape, &x.shape, &y.shape}, o.shape); !s)
     return s;
   Broadcast bc;
   if (Status s = makeBroadcast(op, o, {&c, &x, &y}, bc); !s)

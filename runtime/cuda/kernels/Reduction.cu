@@ -13,7 +13,6 @@ namespace cuda {
 namespace {
 
 
-constexpr int kMaxRank = 8;
 
 /// Kept and reduced dims of the input, with their input strides.
 struct ReduceDims {
